@@ -1,0 +1,47 @@
+# The course's commands. `make lab` opens the course, `make test` runs every test,
+# `make book` renders the executed notebooks to HTML in build/book/.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+KERNEL := learning-the-data-distribution
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test book setup strip lint benchmark clean
+
+setup: $(STAMP)
+
+# One venv, reused: reinstalled only when the requirements change.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL) \
+	    --display-name "Python (Learning the data distribution)"
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	cd notebooks && ../$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 \
+	    $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# Unit tests of helpers + every notebook executed by nbval in fast mode, two at a time.
+test: $(STAMP)
+	COURSE_FAST=1 COURSE_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
+	    --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
+	    -n 2 --dist loadfile -p no:cacheprovider -q
+
+book: $(STAMP)
+	$(BIN)/python scripts/build_book.py
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/estimators.py
+
+# Strip outputs and set the course kernel before committing notebooks.
+strip: $(STAMP)
+	$(BIN)/python scripts/clean_notebooks.py notebooks/*.ipynb
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check helpers tests scripts benchmarks notebooks
+
+clean:
+	rm -rf build .pytest_cache

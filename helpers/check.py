@@ -1,0 +1,127 @@
+"""Learner-facing checks. Each returns quietly with a ✓ line when the claim holds and raises
+``CheckFailed`` (an ``AssertionError``) with a sentence saying what went wrong when it does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ._validate import as_tensor
+from .data import Grid, grid_2d
+
+__all__ = ["CheckFailed", "close_to", "normalizes", "never_decreases", "greater", "has_shape", "finite"]
+
+
+class CheckFailed(AssertionError):
+    """A claim of the lesson did not hold."""
+
+
+def _ok(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"✓ {msg}")
+
+
+def _array(x, what: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected numbers, got {type(x).__name__}.") from None
+
+
+def close_to(
+    actual, expected, what: str = "value", rtol: float = 1e-5, atol: float = 1e-8, quiet: bool = False
+) -> None:
+    """``actual`` equals ``expected`` element-wise within ``atol + rtol·|expected|``."""
+    a, e = _array(actual, what), _array(expected, what)
+    if a.shape != e.shape and a.size != 1 and e.size != 1:
+        raise CheckFailed(f"{what}: shape {a.shape} does not match the expected {e.shape}.")
+    if np.isnan(a).any():
+        raise CheckFailed(f"{what}: contains NaN — something upstream diverged.")
+    err = np.abs(a - e)
+    tol = atol + rtol * np.abs(e)
+    if not (err <= tol).all():
+        worst = np.unravel_index(np.argmax(err - tol), np.broadcast(a, e).shape) if err.ndim else ()
+        raise CheckFailed(
+            f"{what}: got {np.broadcast_to(a, err.shape)[worst]:.6g}, expected "
+            f"{np.broadcast_to(e, err.shape)[worst]:.6g} (off by {err.max():.3g}, "
+            f"tolerance {np.broadcast_to(tol, err.shape)[worst]:.3g})."
+        )
+    _ok(f"{what} matches (max difference {err.max():.2g})", quiet)
+
+
+def normalizes(
+    log_prob: Callable,
+    grid: Grid | None = None,
+    lim=(-6, 6),
+    n: int = 400,
+    tol: float = 1e-2,
+    what: str = "density",
+    quiet: bool = False,
+) -> float:
+    """The 2-D density exp(log_prob) integrates to 1 over ``grid`` (default n×n over lim²) within ``tol``.
+
+    Returns the integral. Widen ``lim`` if mass lies outside the grid.
+    """
+    if not callable(log_prob):
+        raise ValueError("log_prob must be a function taking points (m, 2) and returning (m,).")
+    grid = grid or grid_2d(lim, lim, n)
+    with torch.no_grad():
+        vals = torch.cat(
+            [torch.as_tensor(log_prob(c)).reshape(-1).cpu().double() for c in grid.points.split(20_000)]
+        )
+    if torch.isnan(vals).any():
+        raise CheckFailed(f"{what}: log_prob returned NaN on the grid.")
+    total = float(vals.exp().sum() * grid.cell_area)
+    if abs(total - 1) > tol:
+        raise CheckFailed(
+            f"{what} integrates to {total:.4f} over the grid, not 1 (tolerance {tol}). "
+            "A density must integrate to one: is a normalising constant missing, or mass outside the grid?"
+        )
+    _ok(f"{what} integrates to {total:.4f}", quiet)
+    return total
+
+
+def never_decreases(
+    values: Sequence[float], what: str = "log-likelihood", tol: float = 1e-6, quiet: bool = False
+) -> None:
+    """Each value is ≥ the previous one minus ``tol`` (relative to the value's size)."""
+    v = _array(values, what).reshape(-1)
+    if v.size < 2:
+        raise CheckFailed(f"{what}: need at least two values to check a trend, got {v.size}.")
+    drops = v[:-1] - v[1:]
+    limit = tol * np.maximum(1.0, np.abs(v[:-1]))
+    if (drops > limit).any():
+        i = int(np.argmax(drops - limit))
+        raise CheckFailed(f"{what} decreased from {v[i]:.6g} to {v[i + 1]:.6g} at step {i + 1}.")
+    _ok(f"{what} never decreased over {v.size} steps ({v[0]:.4g} → {v[-1]:.4g})", quiet)
+
+
+def greater(a, b, what: str = "value", margin: float = 0.0, quiet: bool = False) -> None:
+    """``a`` > ``b`` + margin."""
+    a_, b_ = float(_array(a, what)), float(_array(b, what))
+    if not a_ > b_ + margin:
+        raise CheckFailed(
+            f"{what}: expected {a_:.6g} to exceed {b_:.6g}" + (f" by {margin}" if margin else "") + "."
+        )
+    _ok(f"{what}: {a_:.4g} > {b_:.4g}" + (f" + {margin}" if margin else ""), quiet)
+
+
+def has_shape(x, shape: tuple, what: str = "array", quiet: bool = False) -> None:
+    """``x.shape`` equals ``shape`` (use -1 for any size)."""
+    actual = tuple(x.shape)
+    if len(actual) != len(shape) or any(s != -1 and s != a for s, a in zip(shape, actual)):
+        raise CheckFailed(f"{what} has shape {actual}, expected {tuple(shape)}.")
+    _ok(f"{what} has shape {actual}", quiet)
+
+
+def finite(x, what: str = "values", quiet: bool = False) -> None:
+    """Every entry of ``x`` is finite (no NaN or ±inf)."""
+    t = as_tensor(x, what, allow_nonfinite=True)
+    if not bool(torch.isfinite(t).all()):
+        raise CheckFailed(f"{what}: {int((~torch.isfinite(t)).sum())} entries are NaN or infinite.")
+    _ok(f"{what} are all finite", quiet)

@@ -1,0 +1,262 @@
+"""A generic training loop and pretrained checkpoints verified by hash.
+
+Checkpoints live in ``assets/checkpoints/<name>.pt`` (a ``state_dict``); their sha256 is listed in
+``assets/checkpoints/manifest.json``. ``load_checkpoint`` refuses a file that is missing or whose
+hash differs, and always loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ._validate import positive, positive_int
+from .config import ASSETS
+from .config import device as default_device
+
+__all__ = ["train", "checkpoint_path", "load_checkpoint", "save_checkpoint", "load_or_train", "sha256"]
+
+CHECKPOINTS = ASSETS / "checkpoints"
+MANIFEST = CHECKPOINTS / "manifest.json"
+
+
+def _batches(data, batch_size: int, shuffle: bool, generator: torch.Generator | None) -> Iterable:
+    if isinstance(data, torch.utils.data.DataLoader):
+        yield from data
+        return
+    tensors = data if isinstance(data, (tuple, list)) else (data,)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise ValueError("data must be a tensor, a tuple of tensors, or a DataLoader.")
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError(f"all tensors in data must have the same length, got {[len(t) for t in tensors]}.")
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        batch = tuple(t[idx] for t in tensors)
+        yield batch if isinstance(data, (tuple, list)) else batch[0]
+
+
+def _to(batch, dev):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(dev)
+    return type(batch)(_to(b, dev) for b in batch)
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable,
+    data,
+    *,
+    epochs: int = 1,
+    max_steps: int | None = None,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    clip_grad: float | None = None,
+    val_data=None,
+    patience: int | None = None,
+    device: torch.device | str | None = None,
+    seed: int | None = 0,
+    progress: bool = True,
+    live: bool = False,
+    callback: Callable | None = None,
+) -> dict[str, list[float]]:
+    """Minimise ``loss_fn(model, batch)`` over ``data`` with Adam (or ``optimizer``).
+
+    data: a tensor, a tuple of tensors (batched together), or a DataLoader; the batch handed to
+    ``loss_fn`` has the same structure, already on ``device``. max_steps stops early after that
+    many optimiser steps; clip_grad clips the gradient norm; with ``val_data`` the loss on it is
+    recorded each epoch and training stops after ``patience`` epochs without improvement (the
+    best weights are restored). live: redraw a training curve in the notebook.
+    callback(step, loss) runs after every step.
+    Returns the history: ``{"loss": per-step losses, "epoch_loss": ..., "val_loss": ...}``.
+    """
+    epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
+    if max_steps is not None:
+        max_steps = positive_int(max_steps, "max_steps")
+    if clip_grad is not None:
+        clip_grad = positive(clip_grad, "clip_grad")
+    if patience is not None:
+        patience = positive_int(patience, "patience")
+        if val_data is None:
+            raise ValueError("early stopping (patience) needs val_data to watch.")
+    dev = torch.device(device) if device is not None else default_device()
+    model.to(dev)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    history: dict[str, list[float]] = {"loss": [], "epoch_loss": []}
+    if val_data is not None:
+        history["val_loss"] = []
+    best, best_state, bad_epochs, step = math.inf, None, 0, 0
+    curve = None
+    if live:
+        from .plot import LiveCurve
+
+        curve = LiveCurve("training loss", every=max(1, 20))
+    bar = tqdm(total=max_steps or None, disable=not progress, desc="training", leave=False)
+    try:
+        for _epoch in range(epochs):
+            model.train()
+            total, count = 0.0, 0
+            for batch in _batches(data, batch_size, True, g):
+                batch = _to(batch, dev)
+                loss = loss_fn(model, batch)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"loss became {float(loss)} at step {step}; lower the learning rate or set clip_grad."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip_grad is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+                optimizer.step()
+                value = float(loss.detach())
+                history["loss"].append(value)
+                total, count, step = total + value, count + 1, step + 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.4g}")
+                if curve is not None:
+                    curve.update(loss=value)
+                if callback is not None:
+                    callback(step, value)
+                if max_steps is not None and step >= max_steps:
+                    break
+            history["epoch_loss"].append(total / max(count, 1))
+            if val_data is not None:
+                val = evaluate(model, loss_fn, val_data, batch_size=batch_size, device=dev)
+                history["val_loss"].append(val)
+                if val < best - 1e-6:
+                    best, bad_epochs = val, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad_epochs += 1
+                    if patience is not None and bad_epochs >= patience:
+                        break
+            if max_steps is not None and step >= max_steps:
+                break
+    finally:
+        bar.close()
+        if curve is not None:
+            curve.close()
+    if patience is not None and best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def evaluate(model, loss_fn, data, batch_size: int = 512, device=None) -> float:
+    """Mean of ``loss_fn(model, batch)`` over ``data`` (weighted by batch size), without gradients."""
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    total, n = 0.0, 0
+    for batch in _batches(data, batch_size, False, None):
+        batch = _to(batch, dev)
+        size = len(batch) if isinstance(batch, torch.Tensor) else len(batch[0])
+        total += float(loss_fn(model, batch)) * size
+        n += size
+    return total / max(n, 1)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest(manifest: Path) -> dict:
+    if not manifest.exists():
+        return {}
+    try:
+        return json.loads(manifest.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{manifest} is not valid JSON ({err}); restore it with git.") from None
+
+
+def checkpoint_path(name: str, directory: str | os.PathLike | None = None) -> Path:
+    if not isinstance(name, str) or not name or "/" in name or name.endswith(".pt"):
+        raise ValueError(f"checkpoint name must be a plain name like 'rlud_mnist', got {name!r}.")
+    return Path(directory or CHECKPOINTS) / f"{name}.pt"
+
+
+def load_checkpoint(name: str, directory: str | os.PathLike | None = None, map_location="cpu") -> dict:
+    """The state_dict in ``<directory>/<name>.pt`` after checking its sha256 against the manifest.
+
+    Raises ValueError naming the file when it is missing, unlisted or altered.
+    """
+    path = checkpoint_path(name, directory)
+    manifest = path.parent / "manifest.json"
+    if not path.exists():
+        raise ValueError(
+            f"checkpoint {path} is missing. Restore it with `git checkout -- {path.name}` or "
+            "retrain (set RETRAIN = True in the notebook, or run its script in scripts/)."
+        )
+    expected = _manifest(manifest).get(name, {}).get("sha256")
+    if expected is None:
+        raise ValueError(f"checkpoint {path} is not listed in {manifest}; save it with save_checkpoint().")
+    actual = sha256(path)
+    if actual != expected:
+        raise ValueError(
+            f"checkpoint {path} has sha256 {actual[:12]}…, but the manifest expects "
+            f"{expected[:12]}…: the file was altered or is a partial copy. Restore it or retrain."
+        )
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def save_checkpoint(
+    name: str, state_dict: dict, directory: str | os.PathLike | None = None, info: dict | None = None
+) -> Path:
+    """Save ``state_dict`` (tensors moved to CPU) and record its sha256 (and ``info``) in the manifest."""
+    path = checkpoint_path(name, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(state_dict, dict):
+        raise ValueError("save_checkpoint expects a state_dict (model.state_dict()), not a model.")
+    torch.save(
+        {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state_dict.items()}, path
+    )
+    manifest = path.parent / "manifest.json"
+    entries = _manifest(manifest)
+    entries[name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **(info or {})}
+    manifest.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+    return path
+
+
+def load_or_train(
+    name: str,
+    model: torch.nn.Module,
+    train_fn: Callable,
+    *,
+    retrain: bool = False,
+    save: bool = True,
+    directory: str | os.PathLike | None = None,
+    info: dict | None = None,
+):
+    """Load the shipped checkpoint ``name`` into ``model``, or train it with ``train_fn(model)``.
+
+    retrain: train even if a checkpoint exists; save: then write the new checkpoint and its hash.
+    Returns ``(model, result)``: ``result`` is ``"loaded"`` or whatever ``train_fn`` returned.
+    """
+    path = checkpoint_path(name, directory)
+    if not retrain and path.exists():
+        model.load_state_dict(load_checkpoint(name, directory))
+        model.eval()
+        print(f"loaded pretrained checkpoint {path.name} (set RETRAIN = True to train it yourself)")
+        return model, "loaded"
+    result = train_fn(model)
+    if save:
+        saved = save_checkpoint(name, model.state_dict(), directory, info)
+        print(f"saved checkpoint {saved} and its sha256 in the manifest")
+    model.eval()
+    return model, result
