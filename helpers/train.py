@@ -113,7 +113,7 @@ def train(
                 loss = loss_fn(model, batch)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
-                        f"loss became {float(loss)} at step {step}; lower the learning rate or set clip_grad."
+                        f"loss became {float(loss.detach())} at step {step}; lower the learning rate or set clip_grad."
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
