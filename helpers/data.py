@@ -396,11 +396,31 @@ def _unpack_gz(root: Path) -> None:
                 (raw / name).write_bytes(src.read())
 
 
+@functools.lru_cache(maxsize=1)
+def _mirror_reachable(timeout: float = 3.0) -> bool:
+    """One quick HEAD request per MNIST mirror, asked once per session: offline, we fall back at
+    once instead of letting torchvision retry every file on every mirror."""
+    import urllib.request
+
+    from torchvision.datasets import MNIST as TVMNIST
+
+    for mirror in TVMNIST.mirrors:
+        try:
+            req = urllib.request.Request(mirror + TVMNIST.resources[0][0], method="HEAD")
+            with urllib.request.urlopen(req, timeout=timeout):
+                return True
+        except Exception:  # any network failure means: not reachable from here
+            continue
+    return False
+
+
 def _load_torchvision(split: str, root: Path, download: bool):
     from torchvision.datasets import MNIST as TVMNIST
 
     _unpack_gz(root)
     if download and not _mnist_files_present(root):
+        if not _mirror_reachable():
+            raise ConnectionError("no MNIST mirror is reachable (offline?)")
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(10)  # an offline laptop should fall back quickly, not hang
         try:

@@ -24,7 +24,7 @@ def clean(nb: dict) -> dict:
             cell["outputs"] = []
             cell["execution_count"] = None
         meta = cell.get("metadata", {})
-        for key in ("execution", "ExecuteTime", "collapsed", "scrolled"):
+        for key in ("execution", "ExecuteTime", "collapsed", "scrolled", "lines_to_next_cell"):
             meta.pop(key, None)
     nb["metadata"] = {
         "kernelspec": KERNELSPEC,
