@@ -75,8 +75,9 @@ class GaussianMLE(DensityMixin, BaseEstimator):
         centred = X - mu
         Sigma = centred.T @ centred / (n - 1 if self.unbiased else n)
         Sigma = 0.5 * (Sigma + Sigma.T)  # exact symmetry for the Cholesky factorisation
-        _, info = torch.linalg.cholesky_ex(Sigma)
-        if int(info) != 0:
+        eig = torch.linalg.eigvalsh(Sigma)
+        # relative test: round-off leaves a tiny positive eigenvalue on an exactly singular Σ̂
+        if not bool(eig[0] > 1e-12 * eig[-1].clamp_min(torch.finfo(DTYPE).tiny)):
             raise ValueError(
                 f"The sample covariance of these {n} samples in {d} dimensions is singular (some feature "
                 "is constant or a linear combination of others); a Gaussian needs more samples than "
