@@ -1,6 +1,115 @@
-"""Placeholder: GaussianMLE is being written (issue 3)."""
+"""Maximum-likelihood Gaussian in closed form (lesson 01).
+
+For samples x_1..x_N in R^d the negative log-likelihood of N(μ, Σ) is minimised by
+
+    μ̂ = (1/N) Σ_n x_n,        Σ̂ = (1/N) Σ_n (x_n − μ̂)(x_n − μ̂)ᵀ
+
+(``unbiased=True`` divides by N − 1 instead: Bessel's correction, no longer the MLE).
+The fitted density is a ``torch.distributions.MultivariateNormal``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, DensityMixin
+from torch.distributions import MultivariateNormal
+
+from .._validate import as_samples, positive_int
+
+__all__ = ["GaussianMLE"]
+
+DTYPE = torch.float64
 
 
-class GaussianMLE:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError("GaussianMLE is not written yet (issue 3).")
+def _torch_generator(random_state) -> torch.Generator | None:
+    """``None`` → torch's global stream; an int seeds a new generator; a Generator is used as is."""
+    if random_state is None or isinstance(random_state, torch.Generator):
+        return random_state
+    seed = positive_int(random_state, "random_state", minimum=0)
+    return torch.Generator().manual_seed(seed)
+
+
+def _check_fitted(est, attr: str) -> None:
+    if not hasattr(est, attr):
+        raise ValueError(f"This {type(est).__name__} is not fitted yet: call fit(X) before using it.")
+
+
+def _check_features(est, X, name: str = "X") -> torch.Tensor:
+    X = as_samples(X, name).to(DTYPE)
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(
+            f"{name} has {X.shape[1]} feature(s) per sample but this {type(est).__name__} was fitted "
+            f"on {est.n_features_in_}; pass shape (n_samples, {est.n_features_in_})."
+        )
+    return X
+
+
+class GaussianMLE(DensityMixin, BaseEstimator):
+    """Fit N(μ, Σ) to samples by maximum likelihood (closed form).
+
+    Parameters
+    ----------
+    unbiased : divide the scatter matrix by N − 1 instead of N (the MLE divides by N).
+
+    Fitted attributes
+    -----------------
+    mean_ : ndarray (d,)          μ̂, the sample mean.
+    covariance_ : ndarray (d, d)  Σ̂ (N or N − 1 in the denominator).
+    distribution_ : torch.distributions.MultivariateNormal (float64) with these parameters.
+    n_features_in_ : int          d.
+
+    ``X`` is a numpy array or torch tensor of shape (n_samples, n_features); a 1-D array is one feature.
+    """
+
+    def __init__(self, unbiased: bool = False):
+        self.unbiased = unbiased
+
+    def fit(self, X, y=None) -> GaussianMLE:
+        """Compute μ̂ and Σ̂ from the rows of ``X``; returns ``self``."""
+        if not isinstance(self.unbiased, (bool, np.bool_)):
+            raise ValueError(f"unbiased must be True or False, got {self.unbiased!r}.")
+        X = as_samples(X, "X", min_rows=2).to(DTYPE)
+        n, d = X.shape
+        mu = X.mean(dim=0)
+        centred = X - mu
+        Sigma = centred.T @ centred / (n - 1 if self.unbiased else n)
+        Sigma = 0.5 * (Sigma + Sigma.T)  # exact symmetry for the Cholesky factorisation
+        eig = torch.linalg.eigvalsh(Sigma)
+        # relative test: round-off leaves a tiny positive eigenvalue on an exactly singular Σ̂
+        if not bool(eig[0] > 1e-12 * eig[-1].clamp_min(torch.finfo(DTYPE).tiny)):
+            raise ValueError(
+                f"The sample covariance of these {n} samples in {d} dimensions is singular (some feature "
+                "is constant or a linear combination of others); a Gaussian needs more samples than "
+                "dimensions and no redundant features."
+            )
+        self.distribution_ = MultivariateNormal(mu, covariance_matrix=Sigma)
+        self.mean_ = mu.numpy()
+        self.covariance_ = Sigma.numpy()
+        self.n_features_in_ = d
+        return self
+
+    def log_prob(self, X) -> torch.Tensor:
+        """log N(x; μ̂, Σ̂) for each row of ``X`` → float64 tensor (n,)."""
+        _check_fitted(self, "distribution_")
+        X = _check_features(self, X)
+        return self.distribution_.log_prob(X)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Log-density of each row of ``X`` → ndarray (n,)."""
+        return self.log_prob(X).numpy()
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood per sample of ``X`` (the negative of the mean NLL)."""
+        return float(self.log_prob(X).mean())
+
+    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
+        """Draw ``n_samples`` rows from N(μ̂, Σ̂) → ndarray (n_samples, d).
+
+        random_state: None (torch's global generator), an int seed, or a ``torch.Generator``.
+        """
+        _check_fitted(self, "distribution_")
+        n = positive_int(n_samples, "n_samples")
+        g = _torch_generator(random_state)
+        z = torch.randn(n, self.n_features_in_, generator=g, dtype=DTYPE)
+        return (self.distribution_.loc + z @ self.distribution_.scale_tril.T).numpy()
