@@ -296,10 +296,14 @@ class GaussianMixture:
                 converged = True
                 break
         if not converged and self.max_iter > 0:
+            try:  # scikit-learn's category, so filters written for sklearn work here too
+                from sklearn.exceptions import ConvergenceWarning as category
+            except ImportError:  # pragma: no cover
+                category = UserWarning
             warnings.warn(
                 f"GaussianMixture did not converge in max_iter={self.max_iter} EM iterations (last change of "
                 "the mean log-likelihood ≥ tol); increase max_iter or tol, or check the data.",
-                UserWarning,
+                category,
                 stacklevel=2,
             )
         self.converged_ = converged
