@@ -1,6 +1,398 @@
-"""Placeholder: GaussianMixture is being written (issue 3)."""
+"""Gaussian mixture fitted by EM in log space, vectorised in torch over samples and components.
+
+    p(x) = Σ_k π_k N(x; μ_k, Σ_k)
+
+E-step: log r_nk = log π_k + log N(x_n; μ_k, Σ_k) − log p(x_n)   (log-sum-exp over k)
+M-step: N_k = Σ_n r_nk,  π_k = N_k / n,  μ_k = Σ_n r_nk x_n / N_k,
+        Σ_k = Σ_n r_nk (x_n − μ_k)(x_n − μ_k)ᵀ / N_k + reg_covar · I   (diagonal only for "diag")
+
+The algorithm, initialisation and stopping rule are scikit-learn's (``sklearn.mixture.GaussianMixture``):
+iteration t records the mean log-likelihood of the parameters *before* its M-step (the "lower bound";
+for a GMM it is exactly the mean log-likelihood), and EM stops when it changes by less than ``tol``.
+From the same start (``weights_init``/``means_init``/``precisions_init``, or the same integer
+``random_state``) the fitted parameters match scikit-learn's to rounding. Full covariances are kept
+through the Cholesky factor of the precisions, P_k with P_k P_kᵀ = Σ_k^{-1}, so that
+log N(x; μ_k, Σ_k) = −½ d log 2π + log|P_k| − ½ ‖(x − μ_k)ᵀ P_k‖².
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from .._validate import as_samples, as_tensor, one_of, positive_int
+
+__all__ = ["GaussianMixture"]
+
+_DTYPE = torch.float64
+_EPS = float(np.finfo(np.float64).eps)
+_CHUNK_ROWS_ENTRIES = 2**23  # ≈ 64 MB of float64 per block of (rows × K·d) in the E-step
+
+
+def _cholesky_or_raise(A: torch.Tensor, what: str) -> torch.Tensor:
+    L, info = torch.linalg.cholesky_ex(A)
+    if bool((info != 0).any()):
+        raise ValueError(
+            f"Fitting the mixture failed: a {what} is not positive definite (a collapsed component, "
+            "e.g. on duplicate points). Increase reg_covar, use fewer components, or rescale the data."
+        )
+    return L
 
 
 class GaussianMixture:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError("GaussianMixture is not written yet (issue 3).")
+    """Gaussian mixture model with scikit-learn's API (``sklearn.mixture.GaussianMixture``).
+
+    Parameters: ``n_components``; ``covariance_type`` "full" or "diag"; ``tol`` (stop when the mean
+    log-likelihood changes by less); ``reg_covar`` (added to the covariance diagonal); ``max_iter``;
+    ``init_params`` "kmeans" (scikit-learn's KMeans labels) or "random" (random responsibilities);
+    ``weights_init`` (K,), ``means_init`` (K, d), ``precisions_init`` (K, d, d) for "full" or (K, d)
+    for "diag"; ``random_state`` (int for reproducible fits).
+
+    Fitted: ``weights_``, ``means_``, ``covariances_``, ``precisions_``, ``precisions_cholesky_``
+    (numpy, like scikit-learn), ``converged_``, ``n_iter_``, ``lower_bound_``,
+    ``log_likelihood_history_`` (mean log-likelihood before each M-step; ``lower_bounds_`` is the
+    same list under scikit-learn's name).
+    """
+
+    _PARAMS = (
+        "n_components",
+        "covariance_type",
+        "tol",
+        "reg_covar",
+        "max_iter",
+        "init_params",
+        "weights_init",
+        "means_init",
+        "precisions_init",
+        "random_state",
+    )
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        init_params: str = "kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ sklearn plumbing
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params) -> GaussianMixture:
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ValueError(f"GaussianMixture has no parameter {k!r}; valid: {list(self._PARAMS)}.")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"GaussianMixture(n_components={self.n_components!r}, covariance_type={self.covariance_type!r})"
+        )
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, n: int, d: int) -> None:
+        K = positive_int(self.n_components, "n_components")
+        one_of(self.covariance_type, "covariance_type", ("full", "diag"))
+        one_of(self.init_params, "init_params", ("kmeans", "random"))
+        positive_int(self.max_iter, "max_iter", minimum=0)
+        tol = float(self.tol)
+        if not (math.isfinite(tol) and tol >= 0):
+            raise ValueError(f"tol must be a number ≥ 0, got {self.tol!r}.")
+        reg = float(self.reg_covar)
+        if not (math.isfinite(reg) and reg >= 0):
+            raise ValueError(f"reg_covar must be a number ≥ 0, got {self.reg_covar!r}.")
+        if n < 2:
+            raise ValueError(f"GaussianMixture needs at least 2 samples, got {n}.")
+        if K > n:
+            raise ValueError(
+                f"n_components={K} is larger than the number of samples ({n}); "
+                "use fewer components or more data."
+            )
+        if self.weights_init is not None:
+            w = as_tensor(self.weights_init, "weights_init", ndim=1).to(_DTYPE)
+            if w.shape[0] != K:
+                raise ValueError(f"weights_init must have {K} entries (one per component), got {w.shape[0]}.")
+            if bool((w < 0).any()) or bool((w > 1).any()) or abs(float(w.sum()) - 1) > 1e-6:
+                raise ValueError("weights_init must be in [0, 1] and sum to 1.")
+        if self.means_init is not None:
+            m = as_tensor(self.means_init, "means_init", ndim=2)
+            if tuple(m.shape) != (K, d):
+                raise ValueError(f"means_init must have shape ({K}, {d}), got {tuple(m.shape)}.")
+        if self.precisions_init is not None:
+            p = as_tensor(self.precisions_init, "precisions_init").to(_DTYPE)
+            want = (K, d, d) if self.covariance_type == "full" else (K, d)
+            if tuple(p.shape) != want:
+                raise ValueError(
+                    f"precisions_init must have shape {want} for covariance_type="
+                    f"{self.covariance_type!r}, got {tuple(p.shape)}."
+                )
+            if self.covariance_type == "diag" and bool((p <= 0).any()):
+                raise ValueError("precisions_init must be positive for covariance_type='diag'.")
+            if self.covariance_type == "full":
+                sym = torch.allclose(p, p.transpose(1, 2), atol=1e-10)
+                if not sym or bool((torch.linalg.cholesky_ex(p)[1] != 0).any()):
+                    raise ValueError("each precisions_init matrix must be symmetric positive definite.")
+
+    def _check_fitted(self, what: str) -> None:
+        if not hasattr(self, "means_"):
+            raise ValueError(f"This GaussianMixture is not fitted yet; call .fit(X) before .{what}().")
+
+    def _check_X(self, X) -> torch.Tensor:
+        X = as_samples(X, "X").to(_DTYPE)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} feature(s) but this GaussianMixture was fitted on "
+                f"{self.n_features_in_}; pass points with the same number of columns as the training data."
+            )
+        return X
+
+    # ------------------------------------------------------------------ parameters
+    def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor):
+        """M-step statistics: (weights N_k, means, covariances) from responsibilities (n, K)."""
+        nk = resp.sum(0) + 10 * _EPS
+        means = (resp.T @ X) / nk[:, None]
+        reg = float(self.reg_covar)
+        if self.covariance_type == "full":
+            K, d = means.shape
+            cov = torch.empty(K, d, d, dtype=_DTYPE)
+            for k in range(K):
+                diff = X - means[k]
+                cov[k] = (resp[:, k, None] * diff).T @ diff / nk[k]
+                cov[k].diagonal().add_(reg)
+        else:
+            cov = (resp.T @ (X * X)) / nk[:, None] - means**2 + reg
+        return nk, means, cov
+
+    def _set_precisions_from_covariances(self, cov: torch.Tensor) -> None:
+        if self.covariance_type == "full":
+            L = _cholesky_or_raise(cov, "covariance matrix")
+            eye = torch.eye(cov.shape[-1], dtype=_DTYPE).expand_as(cov)
+            # P = L^{-T}, so P Pᵀ = Σ^{-1}
+            self._prec_chol = torch.linalg.solve_triangular(L, eye, upper=False).transpose(1, 2)
+        else:
+            if bool((cov <= 0).any()):
+                raise ValueError(
+                    "Fitting the mixture failed: a variance collapsed to ≤ 0 (e.g. a component on duplicate "
+                    "points). Increase reg_covar, use fewer components, or rescale the data."
+                )
+            self._prec_chol = cov.rsqrt()
+
+    def _initialize(self, X: torch.Tensor, rs: np.random.RandomState) -> None:
+        n, d = X.shape
+        K = self.n_components
+        given = all(v is not None for v in (self.weights_init, self.means_init, self.precisions_init))
+        if given:
+            resp = None
+        elif self.init_params == "kmeans":
+            from sklearn.cluster import KMeans  # the well-kept k-means, same labels as scikit-learn's GMM
+
+            labels = KMeans(n_clusters=K, n_init=1, random_state=rs).fit(X.numpy()).labels_
+            resp = torch.zeros(n, K, dtype=_DTYPE)
+            resp[torch.arange(n), torch.as_tensor(labels, dtype=torch.long)] = 1
+        else:
+            resp = torch.as_tensor(rs.uniform(size=(n, K)), dtype=_DTYPE)
+            resp /= resp.sum(1, keepdim=True)
+        if resp is not None:
+            nk, means, cov = self._estimate_parameters(X, resp)
+            self._weights = nk / n
+            self._means = means
+            self._cov = cov
+        if self.weights_init is not None:
+            self._weights = as_tensor(self.weights_init, "weights_init").to(_DTYPE).clone()
+        if self.means_init is not None:
+            self._means = as_tensor(self.means_init, "means_init").to(_DTYPE).clone()
+        if self.precisions_init is not None:
+            prec = as_tensor(self.precisions_init, "precisions_init").to(_DTYPE)
+            if self.covariance_type == "full":
+                self._prec_chol = _cholesky_or_raise(prec, "precisions_init matrix")
+                self._cov = torch.cholesky_inverse(self._prec_chol)
+            else:
+                self._prec_chol = prec.sqrt()
+                self._cov = 1 / prec
+        else:
+            self._set_precisions_from_covariances(self._cov)
+
+    # ------------------------------------------------------------------ E-step pieces
+    def _estimate_log_gaussian(self, X: torch.Tensor) -> torch.Tensor:
+        """log N(x_n; μ_k, Σ_k) for all n, k → (n, K)."""
+        n, d = X.shape
+        K = self._means.shape[0]
+        P, mu = self._prec_chol, self._means
+        if self.covariance_type == "full":
+            log_det = P.diagonal(dim1=1, dim2=2).log().sum(1)  # log|P_k| = −½ log|Σ_k|
+            # All components in one matrix product: X (n, d) @ [P_1 … P_K] (d, K·d)
+            P_all = P.permute(1, 0, 2).reshape(d, K * d)
+            shift = torch.einsum("kd,kde->ke", mu, P).reshape(K * d)
+            out = torch.empty(n, K, dtype=_DTYPE)
+            rows = max(1, _CHUNK_ROWS_ENTRIES // (K * d))
+            for i in range(0, n, rows):
+                y = torch.addmm(shift, X[i : i + rows], P_all, beta=-1)
+                out[i : i + rows] = y.square_().reshape(-1, K, d).sum(2)
+        else:
+            prec = P**2
+            log_det = P.log().sum(1)
+            out = (mu**2 * prec).sum(1) - 2 * (X @ (mu * prec).T) + (X * X) @ prec.T
+        return -0.5 * (d * math.log(2 * math.pi) + out) + log_det
+
+    def _weighted_log_prob(self, X: torch.Tensor) -> torch.Tensor:
+        return self._estimate_log_gaussian(X) + self._weights.log()
+
+    def _e_step(self, X: torch.Tensor):
+        wlp = self._weighted_log_prob(X)
+        log_norm = torch.logsumexp(wlp, 1)
+        return log_norm, wlp - log_norm[:, None]
+
+    def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor) -> None:
+        nk, self._means, self._cov = self._estimate_parameters(X, log_resp.exp())
+        self._weights = nk / nk.sum()
+        self._set_precisions_from_covariances(self._cov)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None) -> GaussianMixture:
+        """Run EM from the initialisation until the mean log-likelihood changes by < tol. Returns ``self``."""
+        X = as_samples(X, "X").to(_DTYPE)
+        n, d = X.shape
+        self._check_params(n, d)
+        self.n_features_in_ = d
+        rs = self.random_state
+        if not isinstance(rs, np.random.RandomState):
+            rs = np.random.RandomState(None if rs is None else positive_int(rs, "random_state", minimum=0))
+        self._initialize(X, rs)
+
+        history: list[float] = []
+        lower_bound = -math.inf
+        converged = False
+        n_iter = 0
+        while n_iter < self.max_iter:
+            n_iter += 1
+            prev = lower_bound
+            log_norm, log_resp = self._e_step(X)
+            self._m_step(X, log_resp)
+            lower_bound = float(log_norm.mean())
+            history.append(lower_bound)
+            if abs(lower_bound - prev) < self.tol:
+                converged = True
+                break
+        if not converged and self.max_iter > 0:
+            try:  # scikit-learn's category, so filters written for sklearn work here too
+                from sklearn.exceptions import ConvergenceWarning as category
+            except ImportError:  # pragma: no cover
+                category = UserWarning
+            warnings.warn(
+                f"GaussianMixture did not converge in max_iter={self.max_iter} EM iterations (last change of "
+                "the mean log-likelihood ≥ tol); increase max_iter or tol, or check the data.",
+                category,
+                stacklevel=2,
+            )
+        self.converged_ = converged
+        self.n_iter_ = n_iter
+        self.lower_bound_ = lower_bound
+        self.log_likelihood_history_ = history
+        self.lower_bounds_ = list(history)
+        self._export()
+        return self
+
+    def _export(self) -> None:
+        """Public numpy attributes with scikit-learn's names."""
+        self.weights_ = self._weights.numpy().copy()
+        self.means_ = self._means.numpy().copy()
+        self.covariances_ = self._cov.numpy().copy()
+        self.precisions_cholesky_ = self._prec_chol.numpy().copy()
+        if self.covariance_type == "full":
+            self.precisions_ = (self._prec_chol @ self._prec_chol.transpose(1, 2)).numpy()
+        else:
+            self.precisions_ = (self._prec_chol**2).numpy()
+
+    # ------------------------------------------------------------------ evaluation
+    def log_prob(self, X) -> torch.Tensor:
+        """Course alias: log p(x) per row as a float64 tensor (n,)."""
+        self._check_fitted("log_prob")
+        return torch.logsumexp(self._weighted_log_prob(self._check_X(X)), 1)
+
+    def score_samples(self, X) -> np.ndarray:
+        """log p(x) of each row, numpy (n,)."""
+        self._check_fitted("score_samples")
+        return self.log_prob(X).numpy()
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood per sample (scikit-learn's convention for GaussianMixture)."""
+        self._check_fitted("score")
+        return float(self.log_prob(X).mean())
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities p(k | x) per row, numpy (n, K); rows sum to 1."""
+        self._check_fitted("predict_proba")
+        return self._e_step(self._check_X(X))[1].exp().numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable component of each row, numpy (n,) of ints."""
+        self._check_fitted("predict")
+        return self._weighted_log_prob(self._check_X(X)).argmax(1).numpy()
+
+    def sample(self, n_samples: int = 1, random_state=None):
+        """Draw ``n_samples`` points → (X numpy (n, d), labels numpy (n,)), grouped by component like sklearn."""
+        self._check_fitted("sample")
+        n_samples = positive_int(n_samples, "n_samples")
+        seed = random_state if random_state is not None else self.random_state
+        g = torch.Generator()
+        if seed is None:
+            g.seed()
+        else:
+            g.manual_seed(positive_int(seed, "random_state", minimum=0))
+        K, d = self._means.shape
+        counts = torch.bincount(
+            torch.multinomial(self._weights, n_samples, replacement=True, generator=g), minlength=K
+        )
+        xs, labels = [], []
+        for k in range(K):
+            m = int(counts[k])
+            if m == 0:
+                continue
+            z = torch.randn(m, d, generator=g, dtype=_DTYPE)
+            if self.covariance_type == "full":
+                L = torch.linalg.cholesky(self._cov[k])
+                xs.append(self._means[k] + z @ L.T)
+            else:
+                xs.append(self._means[k] + z * self._cov[k].sqrt())
+            labels.append(torch.full((m,), k, dtype=torch.long))
+        return torch.cat(xs).numpy(), torch.cat(labels).numpy()
+
+    # ------------------------------------------------------------------ model selection
+    def _n_parameters(self) -> int:
+        K, d = self._means.shape
+        cov_params = K * d * (d + 1) // 2 if self.covariance_type == "full" else K * d
+        return int(cov_params + K * d + K - 1)
+
+    def bic(self, X) -> float:
+        """Bayesian information criterion −2 log L + p log n (lower is better)."""
+        self._check_fitted("bic")
+        X = self._check_X(X)
+        return float(-2 * self.log_prob(X).sum() + self._n_parameters() * math.log(X.shape[0]))
+
+    def aic(self, X) -> float:
+        """Akaike information criterion −2 log L + 2p (lower is better)."""
+        self._check_fitted("aic")
+        X = self._check_X(X)
+        return float(-2 * self.log_prob(X).sum() + 2 * self._n_parameters())
