@@ -57,7 +57,9 @@ def check_images(x, name: str = "images") -> torch.Tensor:
     """A float tensor (n, 1, H, W) with values in [0, 1]."""
     x = as_tensor(x, name, ndim=4)
     if x.shape[1] != 1:
-        raise ValueError(f"{name} must have one (grayscale) channel: shape (n, 1, H, W), got {tuple(x.shape)}.")
+        raise ValueError(
+            f"{name} must have one (grayscale) channel: shape (n, 1, H, W), got {tuple(x.shape)}."
+        )
     if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
         raise ValueError(f"{name} must hold pixel values in [0, 1]; divide by 255 first.")
     return x
@@ -151,7 +153,9 @@ class Sweep(nn.Module):
         self.hidden = positive_int(hidden, "hidden")
         self.band = positive_int(band, "band")
         if band % 2 == 0:
-            raise ValueError(f"band must be odd (the pixel plus as many neighbours on each side), got {band}.")
+            raise ValueError(
+                f"band must be odd (the pixel plus as many neighbours on each side), got {band}."
+            )
         self.gru = nn.GRU(self.in_channels * self.band, self.hidden, batch_first=True)
 
     def _orient(self, z: torch.Tensor) -> torch.Tensor:
@@ -171,9 +175,7 @@ class Sweep(nn.Module):
 
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         if inp.ndim != 4 or inp.shape[1] != self.in_channels:
-            raise ValueError(
-                f"Sweep expects input (n, {self.in_channels}, H, W), got {tuple(inp.shape)}."
-            )
+            raise ValueError(f"Sweep expects input (n, {self.in_channels}, H, W), got {tuple(inp.shape)}.")
         z = self._orient(inp)  # (n, C, lines, steps)
         n, C, lines, steps = z.shape
         k = self.band // 2
@@ -279,7 +281,9 @@ def masked_mse(pred, target, mask) -> torch.Tensor:
     target = check_images(target, "target")
     pred = check_images(pred, "pred")
     if pred.shape != target.shape:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape.")
+        raise ValueError(
+            f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape."
+        )
     m = check_mask(mask, target).expand_as(target)
     return ((pred - target) ** 2 * m).flatten(1).sum(1) / m.flatten(1).sum(1)
 
@@ -417,7 +421,17 @@ def fit(
     epochs = math.ceil(steps * batch_size / len(train_x))
     start = time.perf_counter()
     history = train(
-        model, loss_fn, train_x, epochs=epochs, max_steps=steps, batch_size=batch_size, optimizer=opt,
-        clip_grad=1.0, device="cpu", seed=seed, progress=progress, callback=lambda step, loss: sched.step(),
+        model,
+        loss_fn,
+        train_x,
+        epochs=epochs,
+        max_steps=steps,
+        batch_size=batch_size,
+        optimizer=opt,
+        clip_grad=1.0,
+        device="cpu",
+        seed=seed,
+        progress=progress,
+        callback=lambda step, loss: sched.step(),
     )
     return history, time.perf_counter() - start

@@ -14,13 +14,12 @@ The data and architecture come from ``helpers.rlud`` so the notebook evaluates e
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 import helpers
 from helpers import rlud
-from helpers.train import save_checkpoint, train
+from helpers.train import save_checkpoint
 
 STEPS = 1500
 BATCH = 32
@@ -41,14 +40,22 @@ def fit(name: str, steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, 
     train_x, _ = data(name)
     model = rlud.build(name)
     history, seconds = rlud.fit(
-        model, train_x, steps=steps, batch_size=batch_size, lr=lr, margin=cfg["margin"], seed=seed,
+        model,
+        train_x,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        margin=cfg["margin"],
+        seed=seed,
         progress=progress,
     )
     return model, history, seconds
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("which", nargs="?", default="all", choices=["all", "mnist", "photo"])
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--batch-size", type=int, default=BATCH)

@@ -18,8 +18,12 @@ def test_rect_mask_keeps_margins():
     assert m.shape == (1, 1, 28, 20)
     rows = m[0, 0].sum(1).nonzero().flatten()
     cols = m[0, 0].sum(0).nonzero().flatten()
-    assert (rows.min(), rows.max()) == (5, 28 - 5 - 1), "hidden rows must start/end mask_height from the border"
-    assert (cols.min(), cols.max()) == (3, 20 - 3 - 1), "hidden columns must start/end mask_width from the border"
+    assert (rows.min(), rows.max()) == (5, 28 - 5 - 1), (
+        "hidden rows must start/end mask_height from the border"
+    )
+    assert (cols.min(), cols.max()) == (3, 20 - 3 - 1), (
+        "hidden columns must start/end mask_width from the border"
+    )
     assert m.sum() == (28 - 10) * (20 - 6)
 
 
@@ -79,7 +83,9 @@ def test_model_ignores_hidden_pixel_values(model):
     x = torch.rand(3, 1, 16, 16)
     m = rlud.rect_mask(16, 16, 4, 4)
     y = x * (1 - m) + torch.rand_like(x) * m  # same visible pixels, different hidden ones
-    assert torch.allclose(model.inpaint(x, m), model.inpaint(y, m)), "the hole's true content must not leak in"
+    assert torch.allclose(model.inpaint(x, m), model.inpaint(y, m)), (
+        "the hole's true content must not leak in"
+    )
 
 
 def test_loss_is_the_masked_mse(model):
@@ -142,13 +148,27 @@ def test_photo_patches():
         (lambda: rlud.random_masks(4, 10, 10, 3, 3, min_side=5), "min_side"),
         (lambda: rlud.Sweep("X"), "direction"),
         (lambda: rlud.Sweep("R", band=4), "odd"),
-        (lambda: rlud.masked_mse(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5), torch.zeros(1, 1, 5, 5)), "hides no pixel"),
-        (lambda: rlud.masked_mse(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5), torch.full((1, 1, 5, 5), 0.5)), "only 0"),
-        (lambda: rlud.masked_mse(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5), torch.ones(1, 1, 4, 5)), "shape"),
+        (
+            lambda: rlud.masked_mse(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5), torch.zeros(1, 1, 5, 5)),
+            "hides no pixel",
+        ),
+        (
+            lambda: rlud.masked_mse(
+                torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5), torch.full((1, 1, 5, 5), 0.5)
+            ),
+            "only 0",
+        ),
+        (
+            lambda: rlud.masked_mse(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5), torch.ones(1, 1, 4, 5)),
+            "shape",
+        ),
         (lambda: rlud.mean_fill(torch.rand(2, 5, 5), torch.ones(1, 1, 5, 5)), "dimension"),
         (lambda: rlud.mean_fill(torch.rand(2, 3, 5, 5), torch.ones(1, 1, 5, 5)), "grayscale"),
         (lambda: rlud.mean_fill(torch.rand(2, 1, 5, 5) * 255, torch.ones(1, 1, 5, 5)), "255"),
-        (lambda: rlud.nearest_fill(torch.rand(2, 1, 5, 5), torch.ones(2, 1, 5, 5), torch.rand(3, 1, 5, 5)), "shared"),
+        (
+            lambda: rlud.nearest_fill(torch.rand(2, 1, 5, 5), torch.ones(2, 1, 5, 5), torch.rand(3, 1, 5, 5)),
+            "shared",
+        ),
         (lambda: rlud.psnr(torch.tensor([-1.0])), "≥ 0"),
         (lambda: rlud.photo_patches(torch.rand(20, 20), 3, size=32), "do not fit"),
         (lambda: rlud.build("rlud_cats"), "name"),
