@@ -42,6 +42,9 @@ __all__ = [
     "check_mask",
     "CONFIGS",
     "build",
+    "TRAIN_STEPS",
+    "TRAIN_BATCH",
+    "TRAIN_LR",
 ]
 
 #: Direction of travel of each sweep: R moves rightwards (sees columns ≤ c), L leftwards
@@ -266,6 +269,10 @@ CONFIGS = {
 }
 
 
+#: The training recipe of the shipped checkpoints (``scripts/train_rlud.py`` defaults).
+TRAIN_STEPS, TRAIN_BATCH, TRAIN_LR = 800, 32, 3e-3
+
+
 def build(name: str) -> RLUD:
     """A fresh ``RLUD`` with the architecture of the shipped checkpoint ``name``."""
     one_of(name, "name", list(CONFIGS))
@@ -394,9 +401,9 @@ def fit(
     model: RLUD,
     train_x,
     *,
-    steps: int,
-    batch_size: int = 32,
-    lr: float = 3e-3,
+    steps: int = TRAIN_STEPS,
+    batch_size: int = TRAIN_BATCH,
+    lr: float = TRAIN_LR,
     margin: int = 4,
     min_side: int = 4,
     seed: int = 0,

@@ -21,9 +21,7 @@ import helpers
 from helpers import rlud
 from helpers.train import save_checkpoint
 
-STEPS = 1500
-BATCH = 32
-LR = 3e-3
+STEPS, BATCH, LR = rlud.TRAIN_STEPS, rlud.TRAIN_BATCH, rlud.TRAIN_LR
 
 
 def data(name: str):
