@@ -1,6 +1,7 @@
 """Train the RLUD inpainting models of lesson 06 and ship them as checkpoints.
 
-Usage (from the repository root; ~15 minutes on a 2-core laptop CPU for both):
+Usage (from the repository root; a few minutes per model on a free laptop CPU core — 10 and 12
+minutes when run side by side on a busy shared 2-core machine):
 
     COURSE_THREADS=1 python scripts/train_rlud.py            # both: rlud_mnist and rlud_photo
     COURSE_THREADS=1 python scripts/train_rlud.py mnist      # one of them

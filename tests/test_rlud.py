@@ -193,3 +193,14 @@ def test_shipped_configs_build():
     for name in rlud.CONFIGS:
         m = rlud.build(name)
         assert sum(p.numel() for p in m.parameters()) <= 100_000, "the shipped models must stay small"
+
+
+def test_shipped_checkpoints_load_into_their_architecture():
+    from helpers.train import checkpoint_path, load_checkpoint
+
+    for name in rlud.CONFIGS:
+        if not checkpoint_path(name).exists():
+            pytest.skip(f"{name} not shipped yet")
+        model = rlud.build(name)
+        model.load_state_dict(load_checkpoint(name))  # strict: the config matches the weights
+        assert checkpoint_path(name).stat().st_size < 1_000_000, "checkpoints must stay well under 1 MB"
