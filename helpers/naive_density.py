@@ -121,9 +121,9 @@ def train_class_model(
     *,
     noise_mean: float,
     noise_std: float,
-    steps: int = 600,
+    steps: int = 500,
     batch_size: int = 128,
-    lr: float = 3e-3,
+    lr: float = 1e-3,
     seed: int = 0,
     progress: bool = False,
 ) -> dict[str, list[float]]:
@@ -171,7 +171,7 @@ def train_class_model(
 
 
 def train_class_models(
-    models: ClassScores, images, labels, *, steps: int = 600, seed: int = 0, progress: bool = False, **kw
+    models: ClassScores, images, labels, *, steps: int = 500, seed: int = 0, progress: bool = False, **kw
 ) -> dict:
     """Train model j of ``models`` on class j with ``train_class_model``, in place.
 
