@@ -84,7 +84,9 @@ class ClassScores(nn.ModuleList):
         x = as_tensor(x, "x", ndim=4)
         K = len(self)
         if x.shape[1] != K:
-            raise ValueError(f"per_class expects {K} images per row (shape (n, {K}, H, W)), got {tuple(x.shape)}.")
+            raise ValueError(
+                f"per_class expects {K} images per row (shape (n, {K}, H, W)), got {tuple(x.shape)}."
+            )
         depth = len(self[0].convs)
         for i in range(depth):
             w = torch.cat([m.convs[i].weight for m in self])
@@ -185,7 +187,16 @@ def train_class_models(
     final = []
     for j, m in enumerate(models):
         hist = train_class_model(
-            m, x, labels, j, noise_mean=mean, noise_std=std, steps=steps, seed=seed + j, progress=progress, **kw
+            m,
+            x,
+            labels,
+            j,
+            noise_mean=mean,
+            noise_std=std,
+            steps=steps,
+            seed=seed + j,
+            progress=progress,
+            **kw,
         )
         tail = hist["loss"][-50:]
         final.append(sum(tail) / len(tail))

@@ -48,7 +48,11 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for j, m in enumerate(models):
             kw = dict(steps=args.steps, lr=args.lr, batch_size=args.batch_size, seed=args.seed + j)
-            jobs.append(pool.submit(train_one, j, m.state_dict(), train.images, train.labels, noise_mean, noise_std, kw))
+            jobs.append(
+                pool.submit(
+                    train_one, j, m.state_dict(), train.images, train.labels, noise_mean, noise_std, kw
+                )
+            )
         for j, job in enumerate(jobs):
             state, final = job.result()
             models[j].load_state_dict(state)
@@ -57,25 +61,34 @@ def main() -> None:
     seconds = time.time() - start
 
     scores = models.scores(test.images)
-    noise = gaussian_noise(len(test), info["noise_mean"], info["noise_std"],
-                           generator=torch.Generator().manual_seed(1))
+    noise = gaussian_noise(
+        len(test), info["noise_mean"], info["noise_std"], generator=torch.Generator().manual_seed(1)
+    )
     noise_scores = models.scores(noise)
     auc_other, auc_noise = [], []
     for j in range(len(models)):
         pos, other = scores[test.labels == j, j], scores[test.labels != j, j]
         auc_other.append(roc_auc_score([1] * len(pos) + [0] * len(other), torch.cat([pos, other])))
-        auc_noise.append(roc_auc_score([1] * len(pos) + [0] * len(noise), torch.cat([pos, noise_scores[:, j]])))
+        auc_noise.append(
+            roc_auc_score([1] * len(pos) + [0] * len(noise), torch.cat([pos, noise_scores[:, j]]))
+        )
         print(f"class {j}: AUC vs other digits {auc_other[-1]:.3f}, vs noise {auc_noise[-1]:.3f}")
-    print(f"mean AUC vs other digits {sum(auc_other) / 10:.3f}, vs noise {sum(auc_noise) / 10:.3f}; "
-          f"trained in {seconds:.0f} s")
+    print(
+        f"mean AUC vs other digits {sum(auc_other) / 10:.3f}, vs noise {sum(auc_noise) / 10:.3f}; "
+        f"trained in {seconds:.0f} s"
+    )
     path = helpers.train.save_checkpoint(
         CHECKPOINT,
         models.state_dict(),
         info={
             "script": "scripts/train_naive_density.py",
             "data": f"MNIST train, {train.source}",
-            "steps": args.steps, "lr": args.lr, "batch_size": args.batch_size, "seed": args.seed,
-            "noise_mean": round(info["noise_mean"], 6), "noise_std": round(info["noise_std"], 6),
+            "steps": args.steps,
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "seed": args.seed,
+            "noise_mean": round(info["noise_mean"], 6),
+            "noise_std": round(info["noise_std"], 6),
         },
     )
     print(f"saved {path} ({path.stat().st_size} bytes)")

@@ -19,7 +19,12 @@ from helpers.naive_density import (
 def test_score_cnn_architecture_and_shapes():
     m = ScoreCNN()
     chans = [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in m.convs]
-    assert chans == [(1, 4, (3, 3), (1, 1)), (4, 8, (3, 3), (1, 1)), (8, 16, (3, 3), (1, 1)), (16, 1, (3, 3), (1, 1))]
+    assert chans == [
+        (1, 4, (3, 3), (1, 1)),
+        (4, 8, (3, 3), (1, 1)),
+        (8, 16, (3, 3), (1, 1)),
+        (16, 1, (3, 3), (1, 1)),
+    ]
     x = torch.rand(5, 1, 28, 28)
     assert m.score_map(x).shape == (5, 1, 28, 28)
     assert m(x).shape == (5,)
