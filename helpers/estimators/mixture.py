@@ -160,13 +160,14 @@ class GaussianMixture:
             raise ValueError(f"This GaussianMixture is not fitted yet; call .fit(X) before .{what}().")
 
     def _check_X(self, X) -> torch.Tensor:
+        """Validated X, centred on the training mean (the internal frame of the parameters)."""
         X = as_samples(X, "X").to(_DTYPE)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} feature(s) but this GaussianMixture was fitted on "
                 f"{self.n_features_in_}; pass points with the same number of columns as the training data."
             )
-        return X
+        return X - self._shift
 
     # ------------------------------------------------------------------ parameters
     def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor):
@@ -175,12 +176,18 @@ class GaussianMixture:
         means = (resp.T @ X) / nk[:, None]
         reg = float(self.reg_covar)
         if self.covariance_type == "full":
+            # Σ_k = Σ_n r_nk x_n x_nᵀ / N_k − μ_k μ_kᵀ for all k in one product per block of rows:
+            # [r_n1 x_n, …, r_nK x_n] (rows, K·d)ᵀ @ X (rows, d). X is centred on its mean (see fit),
+            # which keeps the subtraction accurate.
+            n = X.shape[0]
             K, d = means.shape
-            cov = torch.empty(K, d, d, dtype=_DTYPE)
-            for k in range(K):
-                diff = X - means[k]
-                cov[k] = (resp[:, k, None] * diff).T @ diff / nk[k]
-                cov[k].diagonal().add_(reg)
+            rows = max(1, _CHUNK_ROWS_ENTRIES // (K * d))
+            S = torch.zeros(K * d, d, dtype=_DTYPE)
+            for i in range(0, n, rows):
+                x, r = X[i : i + rows], resp[i : i + rows]
+                S.addmm_((r[:, :, None] * x[:, None, :]).reshape(len(x), K * d).T, x)
+            cov = S.reshape(K, d, d) / nk[:, None, None] - means[:, :, None] * means[:, None, :]
+            cov.diagonal(dim1=1, dim2=2).add_(reg)
         else:
             cov = (resp.T @ (X * X)) / nk[:, None] - means**2 + reg
         return nk, means, cov
@@ -208,7 +215,7 @@ class GaussianMixture:
         elif self.init_params == "kmeans":
             from sklearn.cluster import KMeans  # the well-kept k-means, same labels as scikit-learn's GMM
 
-            labels = KMeans(n_clusters=K, n_init=1, random_state=rs).fit(X.numpy()).labels_
+            labels = KMeans(n_clusters=K, n_init=1, random_state=rs).fit((X + self._shift).numpy()).labels_
             resp = torch.zeros(n, K, dtype=_DTYPE)
             resp[torch.arange(n), torch.as_tensor(labels, dtype=torch.long)] = 1
         else:
@@ -222,7 +229,7 @@ class GaussianMixture:
         if self.weights_init is not None:
             self._weights = as_tensor(self.weights_init, "weights_init").to(_DTYPE).clone()
         if self.means_init is not None:
-            self._means = as_tensor(self.means_init, "means_init").to(_DTYPE).clone()
+            self._means = as_tensor(self.means_init, "means_init").to(_DTYPE) - self._shift
         if self.precisions_init is not None:
             prec = as_tensor(self.precisions_init, "precisions_init").to(_DTYPE)
             if self.covariance_type == "full":
@@ -276,6 +283,9 @@ class GaussianMixture:
         n, d = X.shape
         self._check_params(n, d)
         self.n_features_in_ = d
+        # Work on centred data: likelihoods are unchanged, covariance sums lose no precision.
+        self._shift = X.mean(0)
+        X = X - self._shift
         rs = self.random_state
         if not isinstance(rs, np.random.RandomState):
             rs = np.random.RandomState(None if rs is None else positive_int(rs, "random_state", minimum=0))
@@ -317,7 +327,7 @@ class GaussianMixture:
     def _export(self) -> None:
         """Public numpy attributes with scikit-learn's names."""
         self.weights_ = self._weights.numpy().copy()
-        self.means_ = self._means.numpy().copy()
+        self.means_ = (self._means + self._shift).numpy()
         self.covariances_ = self._cov.numpy().copy()
         self.precisions_cholesky_ = self._prec_chol.numpy().copy()
         if self.covariance_type == "full":
@@ -377,7 +387,7 @@ class GaussianMixture:
             else:
                 xs.append(self._means[k] + z * self._cov[k].sqrt())
             labels.append(torch.full((m,), k, dtype=torch.long))
-        return torch.cat(xs).numpy(), torch.cat(labels).numpy()
+        return (torch.cat(xs) + self._shift).numpy(), torch.cat(labels).numpy()
 
     # ------------------------------------------------------------------ model selection
     def _n_parameters(self) -> int:
@@ -388,11 +398,10 @@ class GaussianMixture:
     def bic(self, X) -> float:
         """Bayesian information criterion −2 log L + p log n (lower is better)."""
         self._check_fitted("bic")
-        X = self._check_X(X)
-        return float(-2 * self.log_prob(X).sum() + self._n_parameters() * math.log(X.shape[0]))
+        lp = self.log_prob(X)
+        return float(-2 * lp.sum() + self._n_parameters() * math.log(lp.shape[0]))
 
     def aic(self, X) -> float:
         """Akaike information criterion −2 log L + 2p (lower is better)."""
         self._check_fitted("aic")
-        X = self._check_X(X)
         return float(-2 * self.log_prob(X).sum() + 2 * self._n_parameters())
