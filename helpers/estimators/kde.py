@@ -26,7 +26,8 @@ Bandwidth rules (one isotropic bandwidth h for all axes):
   same estimate, in d-D ours is the isotropic version. (scikit-learn's "scott"/"silverman" use the
   factor alone, i.e. assume σ = 1: standardise your data first to get theirs.)
 - ``"cv"``: the h on a grid (``cv_grid``, default 25 values from 0.05 to 2 times Scott's h,
-  geometric) that maximises the ``cv_folds``-fold cross-validated held-out mean log-likelihood.
+  geometric) that maximises the ``cv_folds``-fold cross-validated held-out mean log-likelihood
+  (each fold's points scored by a KDE on all other points; at most ``cv_max_points`` points scored).
   The grid and its scores are kept in ``cv_bandwidths_`` and ``cv_scores_``.
 """
 
@@ -92,13 +93,18 @@ def _generator(random_state) -> torch.Generator:
 class KernelDensity:
     """Kernel density estimate with scikit-learn's API (``sklearn.neighbors.KernelDensity``).
 
-    Parameters: ``bandwidth`` (number > 0, "scott", "silverman" or "cv", see the module docstring),
-    ``kernel`` ("gaussian", "tophat", "epanechnikov"), ``cv_grid`` (bandwidths tried by "cv"; None →
-    default grid), ``cv_folds`` (folds for "cv"), ``random_state`` (fold split of "cv" and default of
-    ``sample``; None → a fixed split, so fits are reproducible), ``max_chunk_mb`` (memory of one block of
-    query × training kernel values; small blocks stay in cache).
+    Parameters:
+    - ``bandwidth``: number > 0, "scott", "silverman" or "cv" (see the module docstring);
+    - ``kernel``: "gaussian", "tophat" or "epanechnikov";
+    - ``cv_grid``: bandwidths tried by "cv" (None → 25 values, 0.05–2 × Scott's h);
+    - ``cv_folds``: folds for "cv"; ``cv_max_points``: held-out points "cv" scores (a random subset;
+      "cv" costs ≈ cv_max_points · n · len(cv_grid) kernel evaluations);
+    - ``random_state``: fold split of "cv" (None → a fixed split, so fits are reproducible) and the
+      default seed of ``sample``;
+    - ``max_chunk_mb``: memory of one block of query × training kernel values (small blocks stay in cache).
 
-    Fitted: ``bandwidth_`` (float), ``n_features_in_``, ``n_samples_``, ``tree_``-free (exact sum).
+    Fitted: ``bandwidth_`` (float), ``n_features_in_``, ``n_samples_``; with "cv" also
+    ``cv_bandwidths_`` and ``cv_scores_`` (held-out mean log-likelihood per bandwidth).
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class KernelDensity:
         *,
         cv_grid=None,
         cv_folds: int = 5,
+        cv_max_points: int = 2000,
         random_state=None,
         max_chunk_mb: float = 8,
     ):
@@ -115,6 +122,7 @@ class KernelDensity:
         self.kernel = kernel
         self.cv_grid = cv_grid
         self.cv_folds = cv_folds
+        self.cv_max_points = cv_max_points
         self.random_state = random_state
         self.max_chunk_mb = max_chunk_mb
 
@@ -122,7 +130,15 @@ class KernelDensity:
     def get_params(self, deep: bool = True) -> dict:
         return {
             k: getattr(self, k)
-            for k in ("bandwidth", "kernel", "cv_grid", "cv_folds", "random_state", "max_chunk_mb")
+            for k in (
+                "bandwidth",
+                "kernel",
+                "cv_grid",
+                "cv_folds",
+                "cv_max_points",
+                "random_state",
+                "max_chunk_mb",
+            )
         }
 
     def set_params(self, **params) -> KernelDensity:
@@ -144,7 +160,7 @@ class KernelDensity:
             raise ValueError(
                 "sample_weight is not supported by helpers' KernelDensity; pass sample_weight=None."
             )
-        X = as_samples(X, "X").to(_DTYPE)
+        X = as_samples(X, "X").detach().cpu().to(_DTYPE)
         n, d = X.shape
         self.n_features_in_ = d
         self.n_samples_ = n
@@ -193,7 +209,10 @@ class KernelDensity:
                 raise ValueError("cv_grid must be a non-empty list of positive bandwidths.")
         hs = torch.as_tensor(grid, dtype=_DTYPE)
         g = _generator(0 if self.random_state is None else self.random_state)
-        perm = torch.randperm(n, generator=g)
+        # Score at most cv_max_points held-out points (a random subset, split into the folds); every
+        # other point always trains. Cost ≈ cv_max_points · n · len(grid) kernel evaluations.
+        cap = positive_int(self.cv_max_points, "cv_max_points", minimum=folds)
+        perm = torch.randperm(n, generator=g)[:cap]
         total = torch.zeros(len(hs), dtype=_DTYPE)
         for held in perm.chunk(folds):
             mask = torch.ones(n, dtype=torch.bool)
@@ -202,7 +221,7 @@ class KernelDensity:
             c = train.mean(0)
             tc = train - c
             total += self._log_density(X[held] - c, tc, (tc**2).sum(1), hs).sum(0)
-        scores = total / n
+        scores = total / len(perm)
         self.cv_bandwidths_ = grid
         self.cv_scores_ = scores.numpy()
         finite = torch.isfinite(scores)
@@ -269,7 +288,7 @@ class KernelDensity:
     def log_prob(self, X) -> torch.Tensor:
         """Course alias: log p̂(x) per row as a float64 tensor (n,)."""
         self._check_fitted("log_prob")
-        X = as_samples(X, "X")
+        X = as_samples(X, "X").detach().cpu()
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} feature(s) but this KernelDensity was fitted on {self.n_features_in_}; "

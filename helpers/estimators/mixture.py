@@ -161,7 +161,7 @@ class GaussianMixture:
 
     def _check_X(self, X) -> torch.Tensor:
         """Validated X, centred on the training mean (the internal frame of the parameters)."""
-        X = as_samples(X, "X").to(_DTYPE)
+        X = as_samples(X, "X").detach().cpu().to(_DTYPE)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} feature(s) but this GaussianMixture was fitted on "
@@ -279,7 +279,7 @@ class GaussianMixture:
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> GaussianMixture:
         """Run EM from the initialisation until the mean log-likelihood changes by < tol. Returns ``self``."""
-        X = as_samples(X, "X").to(_DTYPE)
+        X = as_samples(X, "X").detach().cpu().to(_DTYPE)
         n, d = X.shape
         self._check_params(n, d)
         self.n_features_in_ = d
