@@ -34,13 +34,13 @@ Bandwidth rules (one isotropic bandwidth h for all axes):
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
 import torch
 
 from .._validate import as_samples, one_of, positive, positive_int
+from ._parallel import run_parallel
 
 __all__ = ["KernelDensity"]
 
@@ -79,27 +79,6 @@ def _kd_blocks(P: torch.Tensor, size: int) -> list[torch.Tensor]:
         half = len(idx) // 2
         stack += [idx[order[half:]], idx[order[:half]]]
     return out
-
-
-def _run_parallel(tasks: list) -> None:
-    """Run independent blocks on torch's threads, one block per thread, each op single-threaded.
-
-    Coarse-grained: a thread that the OS pauses delays only its own block, instead of stalling every
-    small parallel op (which made torch's own 2-thread ops ~5× slower than 1 thread on a busy machine).
-    """
-    threads = torch.get_num_threads()
-    workers = min(threads, len(tasks))
-    if workers <= 1:
-        for task in tasks:
-            task()
-        return
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            for f in [pool.submit(task) for task in tasks]:
-                f.result()
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _generator(random_state) -> torch.Generator:
@@ -290,7 +269,7 @@ class KernelDensity:
                     else:
                         sums[i : i + qm, k] += torch.mul(A, 1 / hs[k] ** 2).add_(1).clamp_(min=0).sum(1)
 
-        _run_parallel([partial(block, i) for i in range(0, m, qm)])
+        run_parallel([partial(block, i) for i in range(0, m, qm)])
         out = sums.log()
         if gauss:
             # Rows whose sum underflowed (query far from every training point): exact log-sum-exp
@@ -386,7 +365,7 @@ class KernelDensity:
                     s += A.mul_(1 / h2).add_(1).clamp_(min=0).sum(1)
             sums[qidx] = s
 
-        _run_parallel([partial(block, qidx) for qidx in _kd_blocks(Q, _QLEAF)])
+        run_parallel([partial(block, qidx) for qidx in _kd_blocks(Q, _QLEAF)])
         out = sums.log()
         if gauss:
             bad = (sums < 1e-280).nonzero()[:, 0]

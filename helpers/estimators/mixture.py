@@ -19,17 +19,24 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
 
 from .._validate import as_samples, as_tensor, one_of, positive_int
+from ._parallel import run_parallel
 
 __all__ = ["GaussianMixture"]
 
 _DTYPE = torch.float64
 _EPS = float(np.finfo(np.float64).eps)
-_CHUNK_ROWS_ENTRIES = 2**23  # ≈ 64 MB of float64 per block of (rows × K·d) in the E-step
+
+
+def _row_blocks(n: int, width: int) -> list[tuple[int, int]]:
+    """(start, rows) blocks of about 16 MB of float64 (rows × width), at least 8 blocks when n allows."""
+    rows = max(256, min(2**21 // max(width, 1), -(-n // 8)))
+    return [(i, min(rows, n - i)) for i in range(0, n, rows)]
 
 
 def _cholesky_or_raise(A: torch.Tensor, what: str) -> torch.Tensor:
@@ -181,11 +188,12 @@ class GaussianMixture:
             # which keeps the subtraction accurate.
             n = X.shape[0]
             K, d = means.shape
-            rows = max(1, _CHUNK_ROWS_ENTRIES // (K * d))
-            S = torch.zeros(K * d, d, dtype=_DTYPE)
-            for i in range(0, n, rows):
+
+            def second_moment(i: int, rows: int) -> torch.Tensor:
                 x, r = X[i : i + rows], resp[i : i + rows]
-                S.addmm_((r[:, :, None] * x[:, None, :]).reshape(len(x), K * d).T, x)
+                return (r[:, :, None] * x[:, None, :]).reshape(len(x), K * d).T @ x
+
+            S = sum(run_parallel([partial(second_moment, i, rows) for i, rows in _row_blocks(n, K * d)]))
             cov = S.reshape(K, d, d) / nk[:, None, None] - means[:, :, None] * means[:, None, :]
             cov.diagonal(dim1=1, dim2=2).add_(reg)
         else:
@@ -242,34 +250,44 @@ class GaussianMixture:
             self._set_precisions_from_covariances(self._cov)
 
     # ------------------------------------------------------------------ E-step pieces
-    def _estimate_log_gaussian(self, X: torch.Tensor) -> torch.Tensor:
-        """log N(x_n; μ_k, Σ_k) for all n, k → (n, K)."""
+    def _weighted_log_prob(self, X: torch.Tensor, normalise: bool = False):
+        """log π_k + log N(x_n; μ_k, Σ_k) → (n, K); with ``normalise``: (log p(x_n), log r_nk).
+
+        Computed in blocks of rows, one block per thread.
+        """
         n, d = X.shape
         K = self._means.shape[0]
         P, mu = self._prec_chol, self._means
+        const = -0.5 * d * math.log(2 * math.pi) + self._weights.log()
         if self.covariance_type == "full":
-            log_det = P.diagonal(dim1=1, dim2=2).log().sum(1)  # log|P_k| = −½ log|Σ_k|
-            # All components in one matrix product: X (n, d) @ [P_1 … P_K] (d, K·d)
+            const = const + P.diagonal(dim1=1, dim2=2).log().sum(1)  # log|P_k| = −½ log|Σ_k|
+            # All components in one matrix product: X (rows, d) @ [P_1 … P_K] (d, K·d)
             P_all = P.permute(1, 0, 2).reshape(d, K * d)
             shift = torch.einsum("kd,kde->ke", mu, P).reshape(K * d)
-            out = torch.empty(n, K, dtype=_DTYPE)
-            rows = max(1, _CHUNK_ROWS_ENTRIES // (K * d))
-            for i in range(0, n, rows):
-                y = torch.addmm(shift, X[i : i + rows], P_all, beta=-1)
-                out[i : i + rows] = y.square_().reshape(-1, K, d).sum(2)
         else:
             prec = P**2
-            log_det = P.log().sum(1)
-            out = (mu**2 * prec).sum(1) - 2 * (X @ (mu * prec).T) + (X * X) @ prec.T
-        return -0.5 * (d * math.log(2 * math.pi) + out) + log_det
+            const = const + P.log().sum(1) - 0.5 * (mu**2 * prec).sum(1)
+            lin, quad = (mu * prec).T, -0.5 * prec.T
+        out = torch.empty(n, K, dtype=_DTYPE)
+        log_norm = torch.empty(n, dtype=_DTYPE) if normalise else None
 
-    def _weighted_log_prob(self, X: torch.Tensor) -> torch.Tensor:
-        return self._estimate_log_gaussian(X) + self._weights.log()
+        def block(i: int, rows: int) -> None:
+            x = X[i : i + rows]
+            if self.covariance_type == "full":
+                y = torch.addmm(shift, x, P_all, beta=-1).square_()
+                w = y.reshape(-1, K, d).sum(2).mul_(-0.5).add_(const)
+            else:
+                w = torch.addmm(const, x, lin).addmm_(x * x, quad)
+            if normalise:
+                log_norm[i : i + rows] = torch.logsumexp(w, 1)
+                w -= log_norm[i : i + rows, None]
+            out[i : i + rows] = w
+
+        run_parallel([partial(block, i, rows) for i, rows in _row_blocks(n, K * d)])
+        return (log_norm, out) if normalise else out
 
     def _e_step(self, X: torch.Tensor):
-        wlp = self._weighted_log_prob(X)
-        log_norm = torch.logsumexp(wlp, 1)
-        return log_norm, wlp - log_norm[:, None]
+        return self._weighted_log_prob(X, normalise=True)
 
     def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor) -> None:
         nk, self._means, self._cov = self._estimate_parameters(X, log_resp.exp())
