@@ -128,7 +128,7 @@ def test_bad_input_says_what_to_do(data):
         KernelDensity(bandwidth=0).fit(X)
     with pytest.raises(ValueError, match="positive"):
         KernelDensity(bandwidth=-1.0).fit(X)
-    with pytest.raises(ValueError, match="bandwidth must be one of"):
+    with pytest.raises(ValueError, match="bandwidth must be a positive number or one of"):
         KernelDensity(bandwidth="auto").fit(X)
     with pytest.raises(ValueError, match="kernel must be one of"):
         KernelDensity(kernel="cosine").fit(X)

@@ -8,8 +8,10 @@ In dimension ≤ 5 the training points are grouped into kd-tree leaves and, per 
 leaves are visited nearest first; the far ones are skipped only when their total contribution is
 provably below 2e-16 of the sum (Gaussian) or exactly zero (compact kernels), so values are unchanged.
 Squared distances come from ‖q‖² + ‖t‖² − 2 q·t (one matrix product per block), in float64 and after
-centring both sets on the training mean, so the values agree with scikit-learn's exact tree
-(``rtol=0, atol=0``) and with ``scipy.stats.gaussian_kde`` to ~1e-12.
+centring both sets on the training mean, so the values agree with ``scipy.stats.gaussian_kde`` and a
+brute-force float64 sum to ~1e-12. (scikit-learn's tree, even with ``rtol=0, atol=0``, drifts from
+these by up to ~1e-7 in 2-D and ~1e-2 nats in 10-D on 10^5 points, and returns ~1e-17 instead of 0
+outside a compact kernel's support.)
 
 Kernels (normalised on R^d, V_d = volume of the unit ball):
 - ``"gaussian"``:     K_h(u) = (2π h²)^{-d/2} exp(−‖u‖² / 2h²)
@@ -174,7 +176,8 @@ class KernelDensity:
 
         bw = self.bandwidth
         if isinstance(bw, str):
-            one_of(bw, "bandwidth", RULES)
+            if bw not in RULES:
+                raise ValueError(f"bandwidth must be a positive number or one of {list(RULES)}, got {bw!r}.")
             if n < 2:
                 raise ValueError(
                     f'bandwidth="{bw}" needs at least 2 training samples, got {n}; pass a number.'
