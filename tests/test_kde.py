@@ -164,3 +164,11 @@ def test_pruned_path_is_exact(kernel):
     np.testing.assert_allclose(pruned[ok], dense[ok], rtol=1e-12, atol=1e-12)
     if kernel == "gaussian":
         np.testing.assert_allclose(pruned, brute_gaussian(X, Q, 0.1), rtol=1e-10)
+
+
+def test_swaps_with_sklearn_in_grid_search(data):
+    from sklearn.model_selection import GridSearchCV
+
+    X1, _, _, _ = data
+    search = GridSearchCV(KernelDensity(), {"bandwidth": [0.02, 0.3, 3.0]}, cv=3).fit(X1[:, None])
+    assert search.best_params_ == {"bandwidth": 0.3}

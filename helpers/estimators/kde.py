@@ -152,6 +152,13 @@ class KernelDensity:
             setattr(self, k, v)
         return self
 
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (so clone, GridSearchCV, … accept it); sklearn imported lazily."""
+        from sklearn.base import BaseEstimator
+
+        tags = BaseEstimator.__sklearn_tags__(self)
+        return tags
+
     def __repr__(self) -> str:
         return f"KernelDensity(bandwidth={self.bandwidth!r}, kernel={self.kernel!r})"
 

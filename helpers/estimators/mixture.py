@@ -113,6 +113,14 @@ class GaussianMixture:
             setattr(self, k, v)
         return self
 
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (so clone, GridSearchCV, … accept it); sklearn imported lazily."""
+        from sklearn.base import BaseEstimator
+
+        tags = BaseEstimator.__sklearn_tags__(self)
+        tags.estimator_type = "DensityEstimator"
+        return tags
+
     def __repr__(self) -> str:
         return (
             f"GaussianMixture(n_components={self.n_components!r}, covariance_type={self.covariance_type!r})"
