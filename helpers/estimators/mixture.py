@@ -26,6 +26,7 @@ import torch
 
 from .._validate import as_samples, as_tensor, one_of, positive_int
 from ._parallel import run_parallel
+from .kde import _generator
 
 __all__ = ["GaussianMixture"]
 
@@ -391,12 +392,7 @@ class GaussianMixture:
         """Draw ``n_samples`` points → (X numpy (n, d), labels numpy (n,)), grouped by component like sklearn."""
         self._check_fitted("sample")
         n_samples = positive_int(n_samples, "n_samples")
-        seed = random_state if random_state is not None else self.random_state
-        g = torch.Generator()
-        if seed is None:
-            g.seed()
-        else:
-            g.manual_seed(positive_int(seed, "random_state", minimum=0))
+        g = _generator(random_state if random_state is not None else self.random_state)
         K, d = self._means.shape
         counts = torch.bincount(
             torch.multinomial(self._weights, n_samples, replacement=True, generator=g), minlength=K
