@@ -128,7 +128,7 @@ def test_bad_input_says_what_to_do(data):
         KernelDensity(bandwidth=0).fit(X)
     with pytest.raises(ValueError, match="positive"):
         KernelDensity(bandwidth=-1.0).fit(X)
-    with pytest.raises(ValueError, match="bandwidth must be one of"):
+    with pytest.raises(ValueError, match="bandwidth must be a positive number or one of"):
         KernelDensity(bandwidth="auto").fit(X)
     with pytest.raises(ValueError, match="kernel must be one of"):
         KernelDensity(kernel="cosine").fit(X)
@@ -146,3 +146,31 @@ def test_bad_input_says_what_to_do(data):
         KernelDensity().fit(X).score_samples(bad)
     with pytest.raises(ValueError, match="cv_folds"):
         KernelDensity("cv", cv_folds=10).fit(X[:5])
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "tophat", "epanechnikov"])
+def test_pruned_path_is_exact(kernel):
+    # ≥ 4 kd-tree leaves and ≥ 2 query blocks in 2-D: far leaves are skipped, values must not change
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(size=(2500, 2)) * 0.3 - 2, rng.normal(size=(2500, 2)) * 0.5 + 2])
+    Q = np.concatenate([rng.uniform(-4, 4, size=(590, 2)), [[40.0, 40.0]] * 10])
+    kde = KernelDensity(bandwidth=0.1, kernel=kernel).fit(X)
+    pruned = kde.score_samples(Q)
+    dense = kde._log_density(
+        torch.as_tensor(Q) - kde._center, kde._Xc, kde._Xc_sq, torch.tensor([0.1], dtype=torch.float64)
+    )[:, 0].numpy()
+    np.testing.assert_array_equal(np.isfinite(pruned), np.isfinite(dense))
+    ok = np.isfinite(dense)
+    np.testing.assert_allclose(pruned[ok], dense[ok], rtol=1e-12, atol=1e-12)
+    if kernel == "gaussian":
+        np.testing.assert_allclose(pruned, brute_gaussian(X, Q, 0.1), rtol=1e-10)
+
+
+def test_swaps_with_sklearn_in_grid_search(data):
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    folds = KFold(3, shuffle=True, random_state=0)  # the data are stored cluster by cluster
+
+    X1, _, _, _ = data
+    search = GridSearchCV(KernelDensity(), {"bandwidth": [0.02, 0.3, 3.0]}, cv=folds).fit(X1[:, None])
+    assert search.best_params_ == {"bandwidth": 0.3}

@@ -137,3 +137,12 @@ def test_bad_input_says_what_to_do(X):
     gmm = GaussianMixture(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="fitted on 2"):
         gmm.score_samples(np.zeros((4, 3)))
+
+
+def test_swaps_with_sklearn_in_grid_search(X):
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    folds = KFold(3, shuffle=True, random_state=0)  # the data are stored cluster by cluster
+
+    search = GridSearchCV(GaussianMixture(random_state=0), {"n_components": [1, 3]}, cv=folds).fit(X)
+    assert search.best_params_ == {"n_components": 3}

@@ -19,17 +19,25 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
 
 from .._validate import as_samples, as_tensor, one_of, positive_int
+from ._parallel import run_parallel
+from .kde import _generator
 
 __all__ = ["GaussianMixture"]
 
 _DTYPE = torch.float64
 _EPS = float(np.finfo(np.float64).eps)
-_CHUNK_ROWS_ENTRIES = 2**23  # ≈ 64 MB of float64 per block of (rows × K·d) in the E-step
+
+
+def _row_blocks(n: int, width: int) -> list[tuple[int, int]]:
+    """(start, rows) blocks of about 16 MB of float64 (rows × width), at least 8 blocks when n allows."""
+    rows = max(256, min(2**21 // max(width, 1), -(-n // 8)))
+    return [(i, min(rows, n - i)) for i in range(0, n, rows)]
 
 
 def _cholesky_or_raise(A: torch.Tensor, what: str) -> torch.Tensor:
@@ -106,6 +114,14 @@ class GaussianMixture:
             setattr(self, k, v)
         return self
 
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (so clone, GridSearchCV, … accept it); sklearn imported lazily."""
+        from sklearn.base import BaseEstimator
+
+        tags = BaseEstimator.__sklearn_tags__(self)
+        tags.estimator_type = "DensityEstimator"
+        return tags
+
     def __repr__(self) -> str:
         return (
             f"GaussianMixture(n_components={self.n_components!r}, covariance_type={self.covariance_type!r})"
@@ -160,13 +176,14 @@ class GaussianMixture:
             raise ValueError(f"This GaussianMixture is not fitted yet; call .fit(X) before .{what}().")
 
     def _check_X(self, X) -> torch.Tensor:
-        X = as_samples(X, "X").to(_DTYPE)
+        """Validated X, centred on the training mean (the internal frame of the parameters)."""
+        X = as_samples(X, "X").detach().cpu().to(_DTYPE)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} feature(s) but this GaussianMixture was fitted on "
                 f"{self.n_features_in_}; pass points with the same number of columns as the training data."
             )
-        return X
+        return X - self._shift
 
     # ------------------------------------------------------------------ parameters
     def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor):
@@ -175,12 +192,19 @@ class GaussianMixture:
         means = (resp.T @ X) / nk[:, None]
         reg = float(self.reg_covar)
         if self.covariance_type == "full":
+            # Σ_k = Σ_n r_nk x_n x_nᵀ / N_k − μ_k μ_kᵀ for all k in one product per block of rows:
+            # [r_n1 x_n, …, r_nK x_n] (rows, K·d)ᵀ @ X (rows, d). X is centred on its mean (see fit),
+            # which keeps the subtraction accurate.
+            n = X.shape[0]
             K, d = means.shape
-            cov = torch.empty(K, d, d, dtype=_DTYPE)
-            for k in range(K):
-                diff = X - means[k]
-                cov[k] = (resp[:, k, None] * diff).T @ diff / nk[k]
-                cov[k].diagonal().add_(reg)
+
+            def second_moment(i: int, rows: int) -> torch.Tensor:
+                x, r = X[i : i + rows], resp[i : i + rows]
+                return (r[:, :, None] * x[:, None, :]).reshape(len(x), K * d).T @ x
+
+            S = sum(run_parallel([partial(second_moment, i, rows) for i, rows in _row_blocks(n, K * d)]))
+            cov = S.reshape(K, d, d) / nk[:, None, None] - means[:, :, None] * means[:, None, :]
+            cov.diagonal(dim1=1, dim2=2).add_(reg)
         else:
             cov = (resp.T @ (X * X)) / nk[:, None] - means**2 + reg
         return nk, means, cov
@@ -208,7 +232,7 @@ class GaussianMixture:
         elif self.init_params == "kmeans":
             from sklearn.cluster import KMeans  # the well-kept k-means, same labels as scikit-learn's GMM
 
-            labels = KMeans(n_clusters=K, n_init=1, random_state=rs).fit(X.numpy()).labels_
+            labels = KMeans(n_clusters=K, n_init=1, random_state=rs).fit((X + self._shift).numpy()).labels_
             resp = torch.zeros(n, K, dtype=_DTYPE)
             resp[torch.arange(n), torch.as_tensor(labels, dtype=torch.long)] = 1
         else:
@@ -222,7 +246,7 @@ class GaussianMixture:
         if self.weights_init is not None:
             self._weights = as_tensor(self.weights_init, "weights_init").to(_DTYPE).clone()
         if self.means_init is not None:
-            self._means = as_tensor(self.means_init, "means_init").to(_DTYPE).clone()
+            self._means = as_tensor(self.means_init, "means_init").to(_DTYPE) - self._shift
         if self.precisions_init is not None:
             prec = as_tensor(self.precisions_init, "precisions_init").to(_DTYPE)
             if self.covariance_type == "full":
@@ -235,34 +259,44 @@ class GaussianMixture:
             self._set_precisions_from_covariances(self._cov)
 
     # ------------------------------------------------------------------ E-step pieces
-    def _estimate_log_gaussian(self, X: torch.Tensor) -> torch.Tensor:
-        """log N(x_n; μ_k, Σ_k) for all n, k → (n, K)."""
+    def _weighted_log_prob(self, X: torch.Tensor, normalise: bool = False):
+        """log π_k + log N(x_n; μ_k, Σ_k) → (n, K); with ``normalise``: (log p(x_n), log r_nk).
+
+        Computed in blocks of rows, one block per thread.
+        """
         n, d = X.shape
         K = self._means.shape[0]
         P, mu = self._prec_chol, self._means
+        const = -0.5 * d * math.log(2 * math.pi) + self._weights.log()
         if self.covariance_type == "full":
-            log_det = P.diagonal(dim1=1, dim2=2).log().sum(1)  # log|P_k| = −½ log|Σ_k|
-            # All components in one matrix product: X (n, d) @ [P_1 … P_K] (d, K·d)
+            const = const + P.diagonal(dim1=1, dim2=2).log().sum(1)  # log|P_k| = −½ log|Σ_k|
+            # All components in one matrix product: X (rows, d) @ [P_1 … P_K] (d, K·d)
             P_all = P.permute(1, 0, 2).reshape(d, K * d)
             shift = torch.einsum("kd,kde->ke", mu, P).reshape(K * d)
-            out = torch.empty(n, K, dtype=_DTYPE)
-            rows = max(1, _CHUNK_ROWS_ENTRIES // (K * d))
-            for i in range(0, n, rows):
-                y = torch.addmm(shift, X[i : i + rows], P_all, beta=-1)
-                out[i : i + rows] = y.square_().reshape(-1, K, d).sum(2)
         else:
             prec = P**2
-            log_det = P.log().sum(1)
-            out = (mu**2 * prec).sum(1) - 2 * (X @ (mu * prec).T) + (X * X) @ prec.T
-        return -0.5 * (d * math.log(2 * math.pi) + out) + log_det
+            const = const + P.log().sum(1) - 0.5 * (mu**2 * prec).sum(1)
+            lin, quad = (mu * prec).T, -0.5 * prec.T
+        out = torch.empty(n, K, dtype=_DTYPE)
+        log_norm = torch.empty(n, dtype=_DTYPE) if normalise else None
 
-    def _weighted_log_prob(self, X: torch.Tensor) -> torch.Tensor:
-        return self._estimate_log_gaussian(X) + self._weights.log()
+        def block(i: int, rows: int) -> None:
+            x = X[i : i + rows]
+            if self.covariance_type == "full":
+                y = torch.addmm(shift, x, P_all, beta=-1).square_()
+                w = y.reshape(-1, K, d).sum(2).mul_(-0.5).add_(const)
+            else:
+                w = torch.addmm(const, x, lin).addmm_(x * x, quad)
+            if normalise:
+                log_norm[i : i + rows] = torch.logsumexp(w, 1)
+                w -= log_norm[i : i + rows, None]
+            out[i : i + rows] = w
+
+        run_parallel([partial(block, i, rows) for i, rows in _row_blocks(n, K * d)])
+        return (log_norm, out) if normalise else out
 
     def _e_step(self, X: torch.Tensor):
-        wlp = self._weighted_log_prob(X)
-        log_norm = torch.logsumexp(wlp, 1)
-        return log_norm, wlp - log_norm[:, None]
+        return self._weighted_log_prob(X, normalise=True)
 
     def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor) -> None:
         nk, self._means, self._cov = self._estimate_parameters(X, log_resp.exp())
@@ -272,10 +306,13 @@ class GaussianMixture:
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> GaussianMixture:
         """Run EM from the initialisation until the mean log-likelihood changes by < tol. Returns ``self``."""
-        X = as_samples(X, "X").to(_DTYPE)
+        X = as_samples(X, "X").detach().cpu().to(_DTYPE)
         n, d = X.shape
         self._check_params(n, d)
         self.n_features_in_ = d
+        # Work on centred data: likelihoods are unchanged, covariance sums lose no precision.
+        self._shift = X.mean(0)
+        X = X - self._shift
         rs = self.random_state
         if not isinstance(rs, np.random.RandomState):
             rs = np.random.RandomState(None if rs is None else positive_int(rs, "random_state", minimum=0))
@@ -317,7 +354,7 @@ class GaussianMixture:
     def _export(self) -> None:
         """Public numpy attributes with scikit-learn's names."""
         self.weights_ = self._weights.numpy().copy()
-        self.means_ = self._means.numpy().copy()
+        self.means_ = (self._means + self._shift).numpy()
         self.covariances_ = self._cov.numpy().copy()
         self.precisions_cholesky_ = self._prec_chol.numpy().copy()
         if self.covariance_type == "full":
@@ -355,12 +392,7 @@ class GaussianMixture:
         """Draw ``n_samples`` points → (X numpy (n, d), labels numpy (n,)), grouped by component like sklearn."""
         self._check_fitted("sample")
         n_samples = positive_int(n_samples, "n_samples")
-        seed = random_state if random_state is not None else self.random_state
-        g = torch.Generator()
-        if seed is None:
-            g.seed()
-        else:
-            g.manual_seed(positive_int(seed, "random_state", minimum=0))
+        g = _generator(random_state if random_state is not None else self.random_state)
         K, d = self._means.shape
         counts = torch.bincount(
             torch.multinomial(self._weights, n_samples, replacement=True, generator=g), minlength=K
@@ -377,7 +409,7 @@ class GaussianMixture:
             else:
                 xs.append(self._means[k] + z * self._cov[k].sqrt())
             labels.append(torch.full((m,), k, dtype=torch.long))
-        return torch.cat(xs).numpy(), torch.cat(labels).numpy()
+        return (torch.cat(xs) + self._shift).numpy(), torch.cat(labels).numpy()
 
     # ------------------------------------------------------------------ model selection
     def _n_parameters(self) -> int:
@@ -388,11 +420,10 @@ class GaussianMixture:
     def bic(self, X) -> float:
         """Bayesian information criterion −2 log L + p log n (lower is better)."""
         self._check_fitted("bic")
-        X = self._check_X(X)
-        return float(-2 * self.log_prob(X).sum() + self._n_parameters() * math.log(X.shape[0]))
+        lp = self.log_prob(X)
+        return float(-2 * lp.sum() + self._n_parameters() * math.log(lp.shape[0]))
 
     def aic(self, X) -> float:
         """Akaike information criterion −2 log L + 2p (lower is better)."""
         self._check_fitted("aic")
-        X = self._check_X(X)
         return float(-2 * self.log_prob(X).sum() + 2 * self._n_parameters())
