@@ -6,7 +6,8 @@ returns ``self``, fitted attributes end in ``_``), written in torch so later les
 - ``KernelDensity`` — vectorised, chunked KDE (``kde.py``)
 - ``GaussianMixture`` — EM in log space (``mixture.py``)
 
-All have ``fit(X)``, ``score_samples(X)`` (log-density per row), ``score(X)`` (mean), ``sample(n)``
+All have ``fit(X)``, ``score_samples(X)`` (log-density per row), ``score(X)`` (as in scikit-learn:
+the total log-likelihood for ``KernelDensity``, the mean per sample for the others), ``sample(n)``
 and the course's alias ``log_prob(X)`` = ``score_samples(X)`` as a tensor.
 """
 
