@@ -12,37 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
 from torch.distributions import MultivariateNormal
 
 from .._validate import as_samples, positive_int
+from ._base import DTYPE, BaseEstimator, DensityMixin, check_features, check_fitted, torch_generator
 
 __all__ = ["GaussianMLE"]
-
-DTYPE = torch.float64
-
-
-def _torch_generator(random_state) -> torch.Generator | None:
-    """``None`` → torch's global stream; an int seeds a new generator; a Generator is used as is."""
-    if random_state is None or isinstance(random_state, torch.Generator):
-        return random_state
-    seed = positive_int(random_state, "random_state", minimum=0)
-    return torch.Generator().manual_seed(seed)
-
-
-def _check_fitted(est, attr: str) -> None:
-    if not hasattr(est, attr):
-        raise ValueError(f"This {type(est).__name__} is not fitted yet: call fit(X) before using it.")
-
-
-def _check_features(est, X, name: str = "X") -> torch.Tensor:
-    X = as_samples(X, name).to(DTYPE)
-    if X.shape[1] != est.n_features_in_:
-        raise ValueError(
-            f"{name} has {X.shape[1]} feature(s) per sample but this {type(est).__name__} was fitted "
-            f"on {est.n_features_in_}; pass shape (n_samples, {est.n_features_in_})."
-        )
-    return X
 
 
 class GaussianMLE(DensityMixin, BaseEstimator):
@@ -91,8 +66,8 @@ class GaussianMLE(DensityMixin, BaseEstimator):
 
     def log_prob(self, X) -> torch.Tensor:
         """log N(x; μ̂, Σ̂) for each row of ``X`` → float64 tensor (n,)."""
-        _check_fitted(self, "distribution_")
-        X = _check_features(self, X)
+        check_fitted(self, "distribution_")
+        X = check_features(self, X)
         return self.distribution_.log_prob(X)
 
     def score_samples(self, X) -> np.ndarray:
@@ -108,8 +83,8 @@ class GaussianMLE(DensityMixin, BaseEstimator):
 
         random_state: None (torch's global generator), an int seed, or a ``torch.Generator``.
         """
-        _check_fitted(self, "distribution_")
+        check_fitted(self, "distribution_")
         n = positive_int(n_samples, "n_samples")
-        g = _torch_generator(random_state)
+        g = torch_generator(random_state)
         z = torch.randn(n, self.n_features_in_, generator=g, dtype=DTYPE)
         return (self.distribution_.loc + z @ self.distribution_.scale_tril.T).numpy()

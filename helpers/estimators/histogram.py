@@ -19,10 +19,9 @@ import math
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
 
 from .._validate import as_samples, as_tensor, positive_int
-from .gaussian import DTYPE, _check_features, _check_fitted, _torch_generator
+from ._base import DTYPE, BaseEstimator, DensityMixin, check_features, check_fitted, torch_generator
 
 __all__ = ["Histogram"]
 
@@ -146,8 +145,8 @@ class Histogram(DensityMixin, BaseEstimator):
     def log_prob(self, X) -> torch.Tensor:
         """log p̂(x) for each row of ``X`` → float64 tensor (n,); empty cells and points outside the
         range get log(floor)."""
-        _check_fitted(self, "_cells")
-        X = _check_features(self, X)
+        check_fitted(self, "_cells")
+        X = check_features(self, X)
         floor = math.log(self.floor) if self.floor > 0 else -math.inf
         out = torch.full((X.shape[0],), floor, dtype=DTYPE)
         if X.shape[0] == 0:
@@ -171,7 +170,7 @@ class Histogram(DensityMixin, BaseEstimator):
 
         Only for small grids (≤ 10 million cells).
         """
-        _check_fitted(self, "_cells")
+        check_fitted(self, "_cells")
         if self.n_cells_ > _MAX_DENSE:
             raise ValueError(
                 f"{self.n_cells_:.3g} cells is too many for a dense array (limit {_MAX_DENSE:.0e})."
@@ -185,9 +184,9 @@ class Histogram(DensityMixin, BaseEstimator):
 
         random_state: None (torch's global generator), an int seed, or a ``torch.Generator``.
         """
-        _check_fitted(self, "_cells")
+        check_fitted(self, "_cells")
         n = positive_int(n_samples, "n_samples")
-        g = _torch_generator(random_state)
+        g = torch_generator(random_state)
         # inverse-CDF over the occupied cells (torch.multinomial caps the number of categories)
         cum = self._counts.cumsum(0)
         r = torch.randint(0, int(cum[-1]), (n,), generator=g)

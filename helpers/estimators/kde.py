@@ -42,6 +42,9 @@ import numpy as np
 import torch
 
 from .._validate import as_samples, one_of, positive, positive_int
+from ._base import DTYPE as _DTYPE
+from ._base import BaseEstimator, DensityMixin
+from ._base import torch_generator as _generator
 from ._parallel import run_parallel
 
 __all__ = ["KernelDensity"]
@@ -50,7 +53,6 @@ KERNELS = ("gaussian", "tophat", "epanechnikov")
 _LEAF = 1024  # training points per kd-tree leaf block
 _QLEAF = 256  # queries per block
 RULES = ("scott", "silverman", "cv")
-_DTYPE = torch.float64
 
 
 def _log_unit_ball_volume(d: int) -> float:
@@ -83,18 +85,7 @@ def _kd_blocks(P: torch.Tensor, size: int) -> list[torch.Tensor]:
     return out
 
 
-def _generator(random_state) -> torch.Generator:
-    g = torch.Generator()
-    if random_state is None:
-        g.seed()
-    elif isinstance(random_state, np.random.RandomState):
-        g.manual_seed(int(random_state.randint(0, 2**31 - 1)))
-    else:
-        g.manual_seed(positive_int(random_state, "random_state", minimum=0))
-    return g
-
-
-class KernelDensity:
+class KernelDensity(DensityMixin, BaseEstimator):
     """Kernel density estimate with scikit-learn's API (``sklearn.neighbors.KernelDensity``).
 
     Parameters:
@@ -129,35 +120,6 @@ class KernelDensity:
         self.cv_max_points = cv_max_points
         self.random_state = random_state
         self.max_chunk_mb = max_chunk_mb
-
-    # ------------------------------------------------------------------ sklearn plumbing
-    def get_params(self, deep: bool = True) -> dict:
-        return {
-            k: getattr(self, k)
-            for k in (
-                "bandwidth",
-                "kernel",
-                "cv_grid",
-                "cv_folds",
-                "cv_max_points",
-                "random_state",
-                "max_chunk_mb",
-            )
-        }
-
-    def set_params(self, **params) -> KernelDensity:
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"KernelDensity has no parameter {k!r}; valid: {list(self.get_params())}.")
-            setattr(self, k, v)
-        return self
-
-    def __sklearn_tags__(self):
-        """scikit-learn's estimator tags (so clone, GridSearchCV, … accept it); sklearn imported lazily."""
-        from sklearn.base import BaseEstimator
-
-        tags = BaseEstimator.__sklearn_tags__(self)
-        return tags
 
     def __repr__(self) -> str:
         return f"KernelDensity(bandwidth={self.bandwidth!r}, kernel={self.kernel!r})"

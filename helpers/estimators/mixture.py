@@ -25,12 +25,13 @@ import numpy as np
 import torch
 
 from .._validate import as_samples, as_tensor, one_of, positive_int
+from ._base import DTYPE as _DTYPE
+from ._base import BaseEstimator, DensityMixin
+from ._base import torch_generator as _generator
 from ._parallel import run_parallel
-from .kde import _generator
 
 __all__ = ["GaussianMixture"]
 
-_DTYPE = torch.float64
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -50,7 +51,7 @@ def _cholesky_or_raise(A: torch.Tensor, what: str) -> torch.Tensor:
     return L
 
 
-class GaussianMixture:
+class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture model with scikit-learn's API (``sklearn.mixture.GaussianMixture``).
 
     Parameters: ``n_components``; ``covariance_type`` "full" or "diag"; ``tol`` (stop when the mean
@@ -64,19 +65,6 @@ class GaussianMixture:
     ``log_likelihood_history_`` (mean log-likelihood before each M-step; ``lower_bounds_`` is the
     same list under scikit-learn's name).
     """
-
-    _PARAMS = (
-        "n_components",
-        "covariance_type",
-        "tol",
-        "reg_covar",
-        "max_iter",
-        "init_params",
-        "weights_init",
-        "means_init",
-        "precisions_init",
-        "random_state",
-    )
 
     def __init__(
         self,
@@ -102,25 +90,6 @@ class GaussianMixture:
         self.means_init = means_init
         self.precisions_init = precisions_init
         self.random_state = random_state
-
-    # ------------------------------------------------------------------ sklearn plumbing
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in self._PARAMS}
-
-    def set_params(self, **params) -> GaussianMixture:
-        for k, v in params.items():
-            if k not in self._PARAMS:
-                raise ValueError(f"GaussianMixture has no parameter {k!r}; valid: {list(self._PARAMS)}.")
-            setattr(self, k, v)
-        return self
-
-    def __sklearn_tags__(self):
-        """scikit-learn's estimator tags (so clone, GridSearchCV, … accept it); sklearn imported lazily."""
-        from sklearn.base import BaseEstimator
-
-        tags = BaseEstimator.__sklearn_tags__(self)
-        tags.estimator_type = "DensityEstimator"
-        return tags
 
     def __repr__(self) -> str:
         return (
