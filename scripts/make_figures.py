@@ -24,7 +24,12 @@ BOXES = [
     (0.10, 0.42, "Tractable\n(exact likelihood)", "#9ecae1"),
     (0.40, 0.42, "Approximate\n(a bound on it)", "#9ecae1"),
     (0.80, 0.42, "Adversarial\n(a critic compares)", "#fdae6b"),
-    (0.10, 0.13, "01–04 Gaussian, histogram,\nKDE, mixtures (EM)\n07 autoregressive\n11 normalizing flows", "#deebf7"),
+    (
+        0.10,
+        0.13,
+        "01–04 Gaussian, histogram,\nKDE, mixtures (EM)\n07 autoregressive\n11 normalizing flows",
+        "#deebf7",
+    ),
     (0.40, 0.13, "05 unnormalised score\n08 VAE (ELBO)\n12 diffusion", "#deebf7"),
     (0.80, 0.13, "09 GAN\n10 Wasserstein GAN\n(optimal transport)", "#fee6ce"),
 ]
@@ -38,12 +43,25 @@ def model_map(path: Path) -> None:
     ax.axis("off")
     for a, b in EDGES:
         (x0, y0, *_), (x1, y1, *_) = BOXES[a], BOXES[b]
-        ax.annotate("", xy=(x1, y1 + 0.07), xytext=(x0, y0 - 0.07),
-                    arrowprops={"arrowstyle": "->", "color": "#555555", "lw": 1.2})
+        ax.annotate(
+            "",
+            xy=(x1, y1 + 0.07),
+            xytext=(x0, y0 - 0.07),
+            arrowprops={"arrowstyle": "->", "color": "#555555", "lw": 1.2},
+        )
     for x, y, text, colour in BOXES:
-        ax.text(x, y, text, ha="center", va="center", fontsize=10.5,
-                bbox={"boxstyle": "round,pad=0.5", "fc": colour, "ec": "#444444"})
-    ax.set_title("The map of the course: how each family of models gets at $p(x)$", fontsize=13, weight="bold")
+        ax.text(
+            x,
+            y,
+            text,
+            ha="center",
+            va="center",
+            fontsize=10.5,
+            bbox={"boxstyle": "round,pad=0.5", "fc": colour, "ec": "#444444"},
+        )
+    ax.set_title(
+        "The map of the course: how each family of models gets at $p(x)$", fontsize=13, weight="bold"
+    )
     ax.text(0.5, -0.02, "13 compares every model on the same data", ha="center", fontsize=10, style="italic")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -38,7 +38,9 @@ def test_samples_follow_log_prob(name):
 def test_gaussian_1d_and_2d_match_closed_form():
     g = data.Gaussian(0.0, 1.0)
     x = torch.tensor([[0.0], [1.0]])
-    assert torch.allclose(g.log_prob(x), torch.tensor([-0.5 * math.log(2 * math.pi), -0.5 * math.log(2 * math.pi) - 0.5]))
+    assert torch.allclose(
+        g.log_prob(x), torch.tensor([-0.5 * math.log(2 * math.pi), -0.5 * math.log(2 * math.pi) - 0.5])
+    )
     cov = [[1, 0.8], [0.8, 1]]
     g2 = data.Gaussian([0, 0], cov)
     x = g2.sample(50_000, seed=0)
@@ -143,8 +145,12 @@ def test_mnist_torchvision_path_reads_idx_files(tmp_path):
     rng = np.random.default_rng(0)
     raw = tmp_path / "MNIST" / "raw"
     for prefix, n in (("train", 12), ("t10k", 6)):
-        _write_idx(raw, prefix, rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
-                   (np.arange(n) % 10).astype(np.uint8))
+        _write_idx(
+            raw,
+            prefix,
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+            (np.arange(n) % 10).astype(np.uint8),
+        )
     d = data.load_mnist("test", data_dir=tmp_path, download=False, verbose=False)
     assert d.source == "torchvision" and d.images.shape == (6, 1, 28, 28)
     assert d.labels.tolist() == [0, 1, 2, 3, 4, 5]

@@ -16,7 +16,11 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_without_outputs(path):
     nb = json.loads(path.read_text())
-    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
     assert not dirty, f"{path.name}: cells {dirty} have outputs; run `make strip` before committing."
 
 
@@ -25,6 +29,8 @@ def test_named_and_titled(path):
     assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name} should be NN_topic.ipynb"
     nb = json.loads(path.read_text())
     first = "".join(nb["cells"][0]["source"])
-    assert nb["cells"][0]["cell_type"] == "markdown" and first.startswith("# "), f"{path.name}: start with a '# Title' cell"
+    assert nb["cells"][0]["cell_type"] == "markdown" and first.startswith("# "), (
+        f"{path.name}: start with a '# Title' cell"
+    )
     setup = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
     assert "import helpers" in setup, f"{path.name}: the first code cell should import helpers"

@@ -23,7 +23,9 @@ def test_train_reduces_loss_and_is_deterministic():
     for _ in range(2):
         torch.manual_seed(0)
         model = torch.nn.Linear(3, 1)
-        hist = train.train(model, _mse, (x, y), epochs=30, lr=0.05, batch_size=64, device="cpu", progress=False)
+        hist = train.train(
+            model, _mse, (x, y), epochs=30, lr=0.05, batch_size=64, device="cpu", progress=False
+        )
         runs.append(hist["loss"])
     assert runs[0] == runs[1]
     assert runs[0][-1] < 0.01 * runs[0][0]
@@ -33,10 +35,21 @@ def test_train_reduces_loss_and_is_deterministic():
 def test_train_max_steps_clip_and_early_stop():
     x, y = _regression()
     model = torch.nn.Linear(3, 1)
-    hist = train.train(model, _mse, (x, y), epochs=100, max_steps=5, clip_grad=1.0, device="cpu", progress=False)
+    hist = train.train(
+        model, _mse, (x, y), epochs=100, max_steps=5, clip_grad=1.0, device="cpu", progress=False
+    )
     assert len(hist["loss"]) == 5
-    hist = train.train(torch.nn.Linear(3, 1), _mse, (x, y), epochs=500, lr=0.1, val_data=(x, y), patience=3,
-                       device="cpu", progress=False)
+    hist = train.train(
+        torch.nn.Linear(3, 1),
+        _mse,
+        (x, y),
+        epochs=500,
+        lr=0.1,
+        val_data=(x, y),
+        patience=3,
+        device="cpu",
+        progress=False,
+    )
     assert len(hist["val_loss"]) < 500
 
 
@@ -49,7 +62,9 @@ def test_train_bad_input():
     with pytest.raises(ValueError, match="lr"):
         train.train(model, _mse, _regression(), lr=-1, progress=False)
     with pytest.raises(FloatingPointError, match="learning rate"):
-        train.train(model, lambda m, b: m(b[0]).sum() * float("nan"), _regression(), device="cpu", progress=False)
+        train.train(
+            model, lambda m, b: m(b[0]).sum() * float("nan"), _regression(), device="cpu", progress=False
+        )
 
 
 def test_checkpoint_roundtrip_and_tamper_detection(tmp_path):
