@@ -41,6 +41,11 @@ def _row_blocks(n: int, width: int) -> list[tuple[int, int]]:
     return [(i, min(rows, n - i)) for i in range(0, n, rows)]
 
 
+def _diag_features(X: torch.Tensor) -> torch.Tensor:
+    """[X, X²] (n, 2d): the statistics a diagonal Gaussian needs."""
+    return torch.cat([X, X * X], 1)
+
+
 def _cholesky_or_raise(A: torch.Tensor, what: str) -> torch.Tensor:
     L, info = torch.linalg.cholesky_ex(A)
     if bool((info != 0).any()):
@@ -155,11 +160,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return X - self._shift
 
     # ------------------------------------------------------------------ parameters
-    def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor):
-        """M-step statistics: (weights N_k, means, covariances) from responsibilities (n, K)."""
+    def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor, feats: torch.Tensor | None = None):
+        """M-step statistics: (weights N_k, means, covariances) from responsibilities (n, K).
+
+        ``feats``: the diagonal model's features [X, X²] (n, 2d), if already computed.
+        """
         nk = resp.sum(0) + 10 * _EPS
-        means = (resp.T @ X) / nk[:, None]
         reg = float(self.reg_covar)
+        if self.covariance_type == "diag":
+            # first and second moments of every component in one product: rᵀ [X, X²]
+            d = X.shape[1]
+            moments = resp.T @ (_diag_features(X) if feats is None else feats) / nk[:, None]
+            means = moments[:, :d]
+            return nk, means, moments[:, d:] - means**2 + reg
+        means = (resp.T @ X) / nk[:, None]
         if self.covariance_type == "full":
             # Σ_k = Σ_n r_nk x_n x_nᵀ / N_k − μ_k μ_kᵀ for all k in one product per block of rows:
             # [r_n1 x_n, …, r_nK x_n] (rows, K·d)ᵀ @ X (rows, d). X is centred on its mean (see fit),
@@ -174,8 +188,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             S = sum(run_parallel([partial(second_moment, i, rows) for i, rows in _row_blocks(n, K * d)]))
             cov = S.reshape(K, d, d) / nk[:, None, None] - means[:, :, None] * means[:, None, :]
             cov.diagonal(dim1=1, dim2=2).add_(reg)
-        else:
-            cov = (resp.T @ (X * X)) / nk[:, None] - means**2 + reg
         return nk, means, cov
 
     def _set_precisions_from_covariances(self, cov: torch.Tensor) -> None:
@@ -228,7 +240,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self._set_precisions_from_covariances(self._cov)
 
     # ------------------------------------------------------------------ E-step pieces
-    def _weighted_log_prob(self, X: torch.Tensor, normalise: bool = False):
+    def _weighted_log_prob(self, X: torch.Tensor, normalise: bool = False, feats: torch.Tensor | None = None):
         """log π_k + log N(x_n; μ_k, Σ_k) → (n, K); with ``normalise``: (log p(x_n), log r_nk).
 
         Computed in blocks of rows, one block per thread.
@@ -245,7 +257,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:
             prec = P**2
             const = const + P.log().sum(1) - 0.5 * (mu**2 * prec).sum(1)
-            lin, quad = (mu * prec).T, -0.5 * prec.T
+            # log N(x; μ, diag(1/prec)) is linear in the features [x, x²]: one product per block
+            W = torch.cat([(mu * prec).T, -0.5 * prec.T])  # (2d, K)
+            if feats is None:
+                feats = _diag_features(X)
         out = torch.empty(n, K, dtype=_DTYPE)
         log_norm = torch.empty(n, dtype=_DTYPE) if normalise else None
 
@@ -255,7 +270,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 y = torch.addmm(shift, x, P_all, beta=-1).square_()
                 w = y.reshape(-1, K, d).sum(2).mul_(-0.5).add_(const)
             else:
-                w = torch.addmm(const, x, lin).addmm_(x * x, quad)
+                w = torch.addmm(const, feats[i : i + rows], W)
             if normalise:
                 log_norm[i : i + rows] = torch.logsumexp(w, 1)
                 w -= log_norm[i : i + rows, None]
@@ -264,11 +279,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         run_parallel([partial(block, i, rows) for i, rows in _row_blocks(n, K * d)])
         return (log_norm, out) if normalise else out
 
-    def _e_step(self, X: torch.Tensor):
-        return self._weighted_log_prob(X, normalise=True)
+    def _e_step(self, X: torch.Tensor, feats: torch.Tensor | None = None):
+        return self._weighted_log_prob(X, normalise=True, feats=feats)
 
-    def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor) -> None:
-        nk, self._means, self._cov = self._estimate_parameters(X, log_resp.exp())
+    def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor, feats: torch.Tensor | None = None) -> None:
+        nk, self._means, self._cov = self._estimate_parameters(X, log_resp.exp(), feats)
         self._weights = nk / nk.sum()
         self._set_precisions_from_covariances(self._cov)
 
@@ -287,6 +302,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             rs = np.random.RandomState(None if rs is None else positive_int(rs, "random_state", minimum=0))
         self._initialize(X, rs)
 
+        feats = _diag_features(X) if self.covariance_type == "diag" else None  # computed once per fit
         history: list[float] = []
         lower_bound = -math.inf
         converged = False
@@ -294,8 +310,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         while n_iter < self.max_iter:
             n_iter += 1
             prev = lower_bound
-            log_norm, log_resp = self._e_step(X)
-            self._m_step(X, log_resp)
+            log_norm, log_resp = self._e_step(X, feats)
+            self._m_step(X, log_resp, feats)
             lower_bound = float(log_norm.mean())
             history.append(lower_bound)
             if abs(lower_bound - prev) < self.tol:
