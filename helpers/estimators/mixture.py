@@ -241,7 +241,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ E-step pieces
     def _weighted_log_prob(self, X: torch.Tensor, normalise: bool = False, feats: torch.Tensor | None = None):
-        """log π_k + log N(x_n; μ_k, Σ_k) → (n, K); with ``normalise``: (log p(x_n), log r_nk).
+        """log π_k + log N(x_n; μ_k, Σ_k) → (n, K); with ``normalise``: (log p(x_n), r_nk), the
+        responsibilities from the same shifted exponentials as the log-sum-exp (one exp pass).
 
         Computed in blocks of rows, one block per thread.
         """
@@ -272,8 +273,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             else:
                 w = torch.addmm(const, feats[i : i + rows], W)
             if normalise:
-                log_norm[i : i + rows] = torch.logsumexp(w, 1)
-                w -= log_norm[i : i + rows, None]
+                top = w.amax(1, keepdim=True)
+                w = w.sub_(top).exp_()
+                total = w.sum(1, keepdim=True)
+                log_norm[i : i + rows] = (top + total.log()).squeeze(1)
+                w.div_(total)
             out[i : i + rows] = w
 
         run_parallel([partial(block, i, rows) for i, rows in _row_blocks(n, K * d)])
@@ -282,8 +286,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _e_step(self, X: torch.Tensor, feats: torch.Tensor | None = None):
         return self._weighted_log_prob(X, normalise=True, feats=feats)
 
-    def _m_step(self, X: torch.Tensor, log_resp: torch.Tensor, feats: torch.Tensor | None = None) -> None:
-        nk, self._means, self._cov = self._estimate_parameters(X, log_resp.exp(), feats)
+    def _m_step(self, X: torch.Tensor, resp: torch.Tensor, feats: torch.Tensor | None = None) -> None:
+        nk, self._means, self._cov = self._estimate_parameters(X, resp, feats)
         self._weights = nk / nk.sum()
         self._set_precisions_from_covariances(self._cov)
 
@@ -310,8 +314,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         while n_iter < self.max_iter:
             n_iter += 1
             prev = lower_bound
-            log_norm, log_resp = self._e_step(X, feats)
-            self._m_step(X, log_resp, feats)
+            log_norm, resp = self._e_step(X, feats)
+            self._m_step(X, resp, feats)
             lower_bound = float(log_norm.mean())
             history.append(lower_bound)
             if abs(lower_bound - prev) < self.tol:
@@ -366,7 +370,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities p(k | x) per row, numpy (n, K); rows sum to 1."""
         self._check_fitted("predict_proba")
-        return self._e_step(self._check_X(X))[1].exp().numpy()
+        return self._e_step(self._check_X(X))[1].numpy()
 
     def predict(self, X) -> np.ndarray:
         """Most probable component of each row, numpy (n,) of ints."""
