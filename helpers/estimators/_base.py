@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 
 from .._validate import as_samples, positive_int
 
-__all__ = ["DTYPE", "BaseEstimator", "DensityMixin", "check_features", "check_fitted", "torch_generator"]
+__all__ = ["DTYPE", "DensityEstimator", "check_features", "check_fitted", "torch_generator"]
 
 #: Estimators compute in float64 so they agree with scikit-learn / SciPy to ~1e-12.
 DTYPE = torch.float64
@@ -29,10 +29,23 @@ def torch_generator(random_state) -> torch.Generator:
     return g
 
 
-def check_fitted(est, attr: str) -> None:
-    """ValueError unless ``est`` has the fitted attribute ``attr``."""
+def check_fitted(est, attr: str, what: str = "using it") -> None:
+    """ValueError unless ``est`` has the fitted attribute ``attr``; ``what`` names the call."""
     if not hasattr(est, attr):
-        raise ValueError(f"This {type(est).__name__} is not fitted yet: call fit(X) before using it.")
+        raise ValueError(f"This {type(est).__name__} is not fitted yet; call .fit(X) before {what}.")
+
+
+class DensityEstimator(DensityMixin, BaseEstimator):
+    """scikit-learn's density-estimator base plus ``score_samples``/``score`` derived from the
+    subclass's ``log_prob`` (which checks that the estimator is fitted)."""
+
+    def score_samples(self, X) -> np.ndarray:
+        """log p(x) of each row, numpy (n,)."""
+        return self.log_prob(X).numpy()
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood per sample."""
+        return float(self.log_prob(X).mean())
 
 
 def check_features(est, X, name: str = "X") -> torch.Tensor:

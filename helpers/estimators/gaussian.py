@@ -15,12 +15,12 @@ import torch
 from torch.distributions import MultivariateNormal
 
 from .._validate import as_samples, positive_int
-from ._base import DTYPE, BaseEstimator, DensityMixin, check_features, check_fitted, torch_generator
+from ._base import DTYPE, DensityEstimator, check_features, check_fitted, torch_generator
 
 __all__ = ["GaussianMLE"]
 
 
-class GaussianMLE(DensityMixin, BaseEstimator):
+class GaussianMLE(DensityEstimator):
     """Fit N(μ, Σ) to samples by maximum likelihood (closed form).
 
     Parameters
@@ -69,14 +69,6 @@ class GaussianMLE(DensityMixin, BaseEstimator):
         check_fitted(self, "distribution_")
         X = check_features(self, X)
         return self.distribution_.log_prob(X)
-
-    def score_samples(self, X) -> np.ndarray:
-        """Log-density of each row of ``X`` → ndarray (n,)."""
-        return self.log_prob(X).numpy()
-
-    def score(self, X, y=None) -> float:
-        """Mean log-likelihood per sample of ``X`` (the negative of the mean NLL)."""
-        return float(self.log_prob(X).mean())
 
     def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
         """Draw ``n_samples`` rows from N(μ̂, Σ̂) → ndarray (n_samples, d).

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .._validate import as_samples, as_tensor, positive_int
-from ._base import DTYPE, BaseEstimator, DensityMixin, check_features, check_fitted, torch_generator
+from ._base import DTYPE, DensityEstimator, check_features, check_fitted, torch_generator
 
 __all__ = ["Histogram"]
 
@@ -29,7 +29,7 @@ _MAX_CELLS = 2**62  # flat cell indices must fit in int64
 _MAX_DENSE = 10_000_000
 
 
-class Histogram(DensityMixin, BaseEstimator):
+class Histogram(DensityEstimator):
     """Histogram density estimator in any dimension.
 
     Parameters
@@ -156,14 +156,6 @@ class Histogram(DensityMixin, BaseEstimator):
         hit = inside & (self._cells[pos] == flat)
         out[hit] = torch.maximum(self._log_density[pos[hit]], torch.tensor(floor, dtype=DTYPE))
         return out
-
-    def score_samples(self, X) -> np.ndarray:
-        """Log-density of each row of ``X`` → ndarray (n,) (with the floor, see ``log_prob``)."""
-        return self.log_prob(X).numpy()
-
-    def score(self, X, y=None) -> float:
-        """Mean log-likelihood per sample of ``X`` (with the floor)."""
-        return float(self.log_prob(X).mean())
 
     def density_grid(self) -> np.ndarray:
         """The dense array of cell densities, shape ``n_bins_`` (as ``numpy.histogramdd(density=True)``).

@@ -43,7 +43,7 @@ import torch
 
 from .._validate import as_samples, one_of, positive, positive_int
 from ._base import DTYPE as _DTYPE
-from ._base import BaseEstimator, DensityMixin
+from ._base import DensityEstimator, check_fitted
 from ._base import torch_generator as _generator
 from ._parallel import run_parallel
 
@@ -85,7 +85,7 @@ def _kd_blocks(P: torch.Tensor, size: int) -> list[torch.Tensor]:
     return out
 
 
-class KernelDensity(DensityMixin, BaseEstimator):
+class KernelDensity(DensityEstimator):
     """Kernel density estimate with scikit-learn's API (``sklearn.neighbors.KernelDensity``).
 
     Parameters:
@@ -258,13 +258,9 @@ class KernelDensity(DensityMixin, BaseEstimator):
         negD = torch.cat([Qa @ Ta[j : j + tn].T for j in range(0, n, tn)], 1).clamp_(max=0)
         return torch.stack([torch.logsumexp(negD * ck, 1) for ck in c], 1)
 
-    def _check_fitted(self, what: str) -> None:
-        if not hasattr(self, "bandwidth_"):
-            raise ValueError(f"This KernelDensity is not fitted yet; call .fit(X) before .{what}().")
-
     def log_prob(self, X) -> torch.Tensor:
         """Course alias: log p̂(x) per row as a float64 tensor (n,)."""
-        self._check_fitted("log_prob")
+        check_fitted(self, "bandwidth_", ".log_prob()")
         X = as_samples(X, "X").detach().cpu()
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -345,19 +341,13 @@ class KernelDensity(DensityMixin, BaseEstimator):
                 out[bad] = self._log_sums_stable(Qa[bad] / c, Ta, torch.tensor([c], dtype=_DTYPE), 8192)[:, 0]
         return out - (float(_log_norm(self.kernel, d, h)[0]) + math.log(n))
 
-    def score_samples(self, X) -> np.ndarray:
-        """Log-density of each row of X, numpy (n,)."""
-        self._check_fitted("score_samples")
-        return self.log_prob(X).numpy()
-
     def score(self, X, y=None) -> float:
         """Total log-likelihood of X (scikit-learn's convention for KernelDensity)."""
-        self._check_fitted("score")
         return float(self.log_prob(X).sum())
 
     def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
         """Draw ``n_samples`` points: a random training point plus kernel noise. numpy (n_samples, d)."""
-        self._check_fitted("sample")
+        check_fitted(self, "bandwidth_", ".sample()")
         n_samples = positive_int(n_samples, "n_samples", minimum=0)
         g = _generator(random_state if random_state is not None else self.random_state)
         n, d = self._X.shape

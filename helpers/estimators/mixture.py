@@ -26,7 +26,7 @@ import torch
 
 from .._validate import as_samples, as_tensor, one_of, positive_int
 from ._base import DTYPE as _DTYPE
-from ._base import BaseEstimator, DensityMixin
+from ._base import DensityEstimator, check_fitted
 from ._base import torch_generator as _generator
 from ._parallel import run_parallel
 
@@ -56,7 +56,7 @@ def _cholesky_or_raise(A: torch.Tensor, what: str) -> torch.Tensor:
     return L
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(DensityEstimator):
     """Gaussian mixture model with scikit-learn's API (``sklearn.mixture.GaussianMixture``).
 
     Parameters: ``n_components``; ``covariance_type`` "full" or "diag"; ``tol`` (stop when the mean
@@ -144,10 +144,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 sym = torch.allclose(p, p.transpose(1, 2), atol=1e-10)
                 if not sym or bool((torch.linalg.cholesky_ex(p)[1] != 0).any()):
                     raise ValueError("each precisions_init matrix must be symmetric positive definite.")
-
-    def _check_fitted(self, what: str) -> None:
-        if not hasattr(self, "means_"):
-            raise ValueError(f"This GaussianMixture is not fitted yet; call .fit(X) before .{what}().")
 
     def _check_X(self, X) -> torch.Tensor:
         """Validated X, centred on the training mean (the internal frame of the parameters)."""
@@ -354,32 +350,22 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ evaluation
     def log_prob(self, X) -> torch.Tensor:
         """Course alias: log p(x) per row as a float64 tensor (n,)."""
-        self._check_fitted("log_prob")
+        check_fitted(self, "means_", ".log_prob()")
         return torch.logsumexp(self._weighted_log_prob(self._check_X(X)), 1)
-
-    def score_samples(self, X) -> np.ndarray:
-        """log p(x) of each row, numpy (n,)."""
-        self._check_fitted("score_samples")
-        return self.log_prob(X).numpy()
-
-    def score(self, X, y=None) -> float:
-        """Mean log-likelihood per sample (scikit-learn's convention for GaussianMixture)."""
-        self._check_fitted("score")
-        return float(self.log_prob(X).mean())
 
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities p(k | x) per row, numpy (n, K); rows sum to 1."""
-        self._check_fitted("predict_proba")
+        check_fitted(self, "means_", ".predict_proba()")
         return self._e_step(self._check_X(X))[1].numpy()
 
     def predict(self, X) -> np.ndarray:
         """Most probable component of each row, numpy (n,) of ints."""
-        self._check_fitted("predict")
+        check_fitted(self, "means_", ".predict()")
         return self._weighted_log_prob(self._check_X(X)).argmax(1).numpy()
 
     def sample(self, n_samples: int = 1, random_state=None):
         """Draw ``n_samples`` points → (X numpy (n, d), labels numpy (n,)), grouped by component like sklearn."""
-        self._check_fitted("sample")
+        check_fitted(self, "means_", ".sample()")
         n_samples = positive_int(n_samples, "n_samples")
         g = _generator(random_state if random_state is not None else self.random_state)
         K, d = self._means.shape
@@ -408,11 +394,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X) -> float:
         """Bayesian information criterion −2 log L + p log n (lower is better)."""
-        self._check_fitted("bic")
+        check_fitted(self, "means_", ".bic()")
         lp = self.log_prob(X)
         return float(-2 * lp.sum() + self._n_parameters() * math.log(lp.shape[0]))
 
     def aic(self, X) -> float:
         """Akaike information criterion −2 log L + 2p (lower is better)."""
-        self._check_fitted("aic")
+        check_fitted(self, "means_", ".aic()")
         return float(-2 * self.log_prob(X).sum() + 2 * self._n_parameters())
