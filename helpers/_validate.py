@@ -72,6 +72,18 @@ def as_samples(x, name: str = "x", dim: int | None = None, min_rows: int = 1) ->
     return t
 
 
+def as_images(x, name: str = "images", unit_range: bool = False) -> torch.Tensor:
+    """One-channel images as a float tensor (n, 1, H, W); with ``unit_range`` pixels must lie in [0, 1]."""
+    t = as_tensor(x, name, ndim=4)
+    if t.shape[1] != 1:
+        raise ValueError(
+            f"{name} must be one-channel (grayscale) images of shape (n, 1, H, W), got {tuple(t.shape)}."
+        )
+    if unit_range and t.numel() and (float(t.min()) < 0 or float(t.max()) > 1):
+        raise ValueError(f"{name} must hold pixel values in [0, 1]; divide by 255 first.")
+    return t
+
+
 def positive(value, name: str) -> float:
     """A finite number > 0."""
     try:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import as_tensor, positive, positive_int
+from ._validate import as_images, as_tensor, positive, positive_int
 from .train import train
 
 __all__ = [
@@ -31,13 +31,6 @@ __all__ = [
 CHECKPOINT = "naive_density_mnist"
 
 
-def _images(x, name: str = "x") -> torch.Tensor:
-    t = as_tensor(x, name, ndim=4)
-    if t.shape[1] != 1:
-        raise ValueError(f"{name} must be one-channel images (n, 1, H, W), got shape {tuple(t.shape)}.")
-    return t
-
-
 class ScoreCNN(nn.Module):
     """s_θ(x) = Σ_pixels f_θ(x): four 3×3 convolutions (1 → 4 → 8 → 16 → 1), ReLU between.
 
@@ -52,7 +45,7 @@ class ScoreCNN(nn.Module):
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(chans[:-1], chans[1:]))
 
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
-        x = _images(x)
+        x = as_images(x)
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if i < len(self.convs) - 1:
@@ -71,7 +64,7 @@ class ClassScores(nn.ModuleList):
 
     @torch.no_grad()
     def scores(self, x, batch_size: int = 1000) -> torch.Tensor:
-        x = _images(x)
+        x = as_images(x)
         self.eval()
         return torch.cat([torch.stack([m(c) for m in self], dim=1) for c in x.split(batch_size)])
 
@@ -109,7 +102,7 @@ def contrastive_loss(model: nn.Module, positives, negatives) -> torch.Tensor:
 
     Minimised by s_θ(x) = log p⁺(x)/p⁻(x) (the log density ratio of positives to negatives).
     """
-    pos, neg = _images(positives, "positives"), _images(negatives, "negatives")
+    pos, neg = as_images(positives, "positives"), as_images(negatives, "negatives")
     if len(pos) == 0 or len(neg) == 0:
         raise ValueError("contrastive_loss needs at least one positive and one negative image.")
     return F.softplus(-model(pos)).mean() + F.softplus(model(neg)).mean()
@@ -135,7 +128,7 @@ def train_class_model(
     noise images; the loss is ``contrastive_loss`` with the two kinds of negatives weighted
     equally. Returns the history of ``helpers.train.train``.
     """
-    x = _images(images, "images")
+    x = as_images(images, "images")
     y = torch.as_tensor(labels).reshape(-1)
     if len(y) != len(x):
         raise ValueError(f"images and labels differ in length: {len(x)} vs {len(y)}.")
@@ -182,7 +175,7 @@ def train_class_models(
     """
     if not isinstance(models, ClassScores):
         raise ValueError("models must be a ClassScores (one ScoreCNN per class).")
-    x = _images(images, "images")
+    x = as_images(images, "images")
     mean, std = float(x.mean()), float(x.std())
     final = []
     for j, m in enumerate(models):

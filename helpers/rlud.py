@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import as_tensor, one_of, positive_int
+from ._validate import as_images, as_tensor, one_of, positive_int
 
 __all__ = [
     "DIRECTIONS",
@@ -58,14 +58,7 @@ DIRECTIONS = ("R", "L", "U", "D")
 
 def check_images(x, name: str = "images") -> torch.Tensor:
     """A float tensor (n, 1, H, W) with values in [0, 1]."""
-    x = as_tensor(x, name, ndim=4)
-    if x.shape[1] != 1:
-        raise ValueError(
-            f"{name} must have one (grayscale) channel: shape (n, 1, H, W), got {tuple(x.shape)}."
-        )
-    if x.numel() and (float(x.min()) < 0 or float(x.max()) > 1):
-        raise ValueError(f"{name} must hold pixel values in [0, 1]; divide by 255 first.")
-    return x
+    return as_images(x, name, unit_range=True)
 
 
 def check_mask(mask, x: torch.Tensor, name: str = "mask") -> torch.Tensor:

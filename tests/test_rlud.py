@@ -185,7 +185,7 @@ def test_sweep_rejects_wrong_channels():
 
 
 def test_model_rejects_bad_images(model):
-    with pytest.raises(ValueError, match="one \\(grayscale\\) channel"):
+    with pytest.raises(ValueError, match="one-channel \\(grayscale\\)"):
         model.inpaint(torch.rand(2, 3, 8, 8), torch.ones(1, 1, 8, 8))
 
 
