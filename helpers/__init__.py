@@ -3,8 +3,9 @@
 Modules: ``config`` (mode, device, seeding), ``data`` (toy densities, MNIST, photos),
 ``plot``, ``train`` (training loop, checkpoints), ``metrics``, ``check`` (learner-facing checks),
 ``estimators`` (Gaussian MLE, histogram, KDE, Gaussian mixture with scikit-learn's API).
-Lesson-specific models are imported on demand: ``helpers.naive_density`` (lesson 05),
-``helpers.rlud`` (lesson 06).
+Deep models live in ``helpers.models`` (one module per family, imported on demand: ``naive_density``
+for lesson 05, ``rlud`` for 06, ``classifier`` — the digit judge — and the families of 07–12);
+``helpers.models.pretrained(name)`` rebuilds any shipped checkpoint from its manifest entry.
 Every notebook starts with::
 
     import helpers

@@ -12,7 +12,17 @@ import torch
 from ._validate import as_tensor
 from .data import Grid, grid_2d
 
-__all__ = ["CheckFailed", "close_to", "normalizes", "never_decreases", "greater", "has_shape", "finite"]
+__all__ = [
+    "CheckFailed",
+    "close_to",
+    "normalizes",
+    "never_decreases",
+    "greater",
+    "has_shape",
+    "finite",
+    "exercise",
+    "NOT_ATTEMPTED",
+]
 
 
 class CheckFailed(AssertionError):
@@ -125,3 +135,98 @@ def finite(x, what: str = "values", quiet: bool = False) -> None:
     if not bool(torch.isfinite(t).all()):
         raise CheckFailed(f"{what}: {int((~torch.isfinite(t)).sum())} entries are NaN or infinite.")
     _ok(f"{what} are all finite", quiet)
+
+
+#: What ``exercise`` returns when the learner's function is still the stub.
+NOT_ATTEMPTED = "not attempted"
+
+
+def _call(fn: Callable, case):
+    if isinstance(case, dict):
+        return fn(**case)
+    if isinstance(case, tuple):
+        return fn(*case)
+    return fn(case)
+
+
+def _is_stub_answer(value) -> bool:
+    return value is None or value is Ellipsis
+
+
+def exercise(
+    learner: Callable,
+    *,
+    solution: Callable,
+    cases: Sequence = (),
+    test: Callable | None = None,
+    what: str | None = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    quiet: bool = False,
+) -> str:
+    """Check the learner's answer to an exercise; the reference ``solution`` lives under its own name.
+
+    learner: the learner's function. While it is the stub (it raises ``NotImplementedError`` or
+    returns ``None``/``...``) the exercise counts as *not attempted*: this says so plainly and runs the
+    same checks on ``solution`` instead, so the notebook still runs top to bottom and the check
+    itself is proved able to pass.
+    cases: inputs, each an argument tuple, a dict of keyword arguments, or a single argument; the
+    learner's output must equal the solution's within ``atol + rtol·|solution|``.
+    test: optional ``test(fn)`` that raises (e.g. ``CheckFailed``) when ``fn`` is wrong — for
+    properties that do not need the reference.
+    Returns ``"passed"`` or ``NOT_ATTEMPTED``; raises ``CheckFailed`` when the learner's answer is wrong.
+    """
+    if not callable(learner):
+        raise ValueError(
+            f"learner must be the function you wrote for the exercise, got {type(learner).__name__}."
+        )
+    if not callable(solution):
+        raise ValueError(f"solution must be the reference function, got {type(solution).__name__}.")
+    if test is not None and not callable(test):
+        raise ValueError("test must be a function test(fn) that raises when fn is wrong.")
+    if not cases and test is None:
+        raise ValueError("give the exercise some cases to compare, a test function, or both.")
+    if learner is solution:
+        raise ValueError(
+            "learner and solution are the same function: pass the learner's function, not the reference."
+        )
+    name = what or getattr(learner, "__name__", "your function")
+    attempted = True
+    answers = []
+    try:
+        for case in cases:
+            answers.append(_call(learner, case))
+    except NotImplementedError:
+        attempted = False
+    if attempted and cases and all(_is_stub_answer(a) for a in answers):
+        attempted = False
+    if not attempted:
+        print(
+            f"… {name}: not attempted yet (it still raises NotImplementedError or returns None). "
+            "Checking the reference solution instead — write your own and run this cell again."
+        )
+        for case in cases:
+            if _is_stub_answer(_call(solution, case)):
+                raise CheckFailed(f"the reference solution for {name} returned nothing for {case!r}.")
+        if test is not None:
+            test(solution)
+        _ok(f"the reference solution passes the checks of {name}", quiet)
+        return NOT_ATTEMPTED
+    for i, (case, answer) in enumerate(zip(cases, answers)):
+        expected = _call(solution, case)
+        label = f"{name}, case {i + 1}"
+        if _is_stub_answer(answer):
+            raise CheckFailed(f"{label}: your function returned {answer!r}; it should return a value.")
+        try:
+            close_to(answer, expected, label, rtol=rtol, atol=atol, quiet=True)
+        except ValueError as err:
+            raise CheckFailed(
+                f"{label}: your answer could not be compared with the reference ({err})."
+            ) from None
+    if test is not None:
+        try:
+            test(learner)
+        except CheckFailed as err:
+            raise CheckFailed(f"{name}: {err}") from None
+    _ok(f"{name}: your answer is right" + (f" on {len(cases)} case(s)" if cases else ""), quiet)
+    return "passed"

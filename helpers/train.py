@@ -11,6 +11,8 @@ import hashlib
 import json
 import math
 import os
+import re
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from .config import device as default_device
 __all__ = ["train", "checkpoint_path", "load_checkpoint", "save_checkpoint", "load_or_train", "sha256"]
 
 CHECKPOINTS = ASSETS / "checkpoints"
+_NAME = re.compile(r"[A-Za-z0-9_\-]+")
 MANIFEST = CHECKPOINTS / "manifest.json"
 
 
@@ -186,8 +189,13 @@ def _manifest(manifest: Path) -> dict:
 
 
 def checkpoint_path(name: str, directory: str | os.PathLike | None = None) -> Path:
-    if not isinstance(name, str) or not name or "/" in name or name.endswith(".pt"):
-        raise ValueError(f"checkpoint name must be a plain name like 'rlud_mnist', got {name!r}.")
+    """``<directory>/<name>.pt``; ``name`` must be a plain name (letters, digits, ``_``, ``-``), so a
+    name with a path separator or ``..`` is refused before any file is opened."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"checkpoint name must be a plain name like 'rlud_mnist' (letters, digits, _ and -; "
+            f"no path separators, '..' or '.pt'), got {name!r}."
+        )
     return Path(directory or CHECKPOINTS) / f"{name}.pt"
 
 
@@ -245,7 +253,10 @@ def load_or_train(
 ):
     """Load the shipped checkpoint ``name`` into ``model``, or train it with ``train_fn(model)``.
 
-    retrain: train even if a checkpoint exists; save: then write the new checkpoint and its hash.
+    retrain: train even if a checkpoint exists; save: then write the new checkpoint and its hash,
+    with the manifest fields of ``helpers.models.manifest_fields`` (class and constructor
+    arguments when the model records them, seconds, device, torch) plus ``info`` (data, script,
+    steps...). A checkpoint whose file is missing is trained here, with a message saying so.
     Returns ``(model, result)``: ``result`` is ``"loaded"`` or whatever ``train_fn`` returned.
     """
     path = checkpoint_path(name, directory)
@@ -254,9 +265,23 @@ def load_or_train(
         model.eval()
         print(f"loaded pretrained checkpoint {path.name} (set RETRAIN = True to train it yourself)")
         return model, "loaded"
+    if not retrain:
+        print(
+            f"checkpoint {path} not found: training the model here instead (restore the file to skip this)."
+        )
+    start = time.perf_counter()
     result = train_fn(model)
+    seconds = time.perf_counter() - start
     if save:
-        saved = save_checkpoint(name, model.state_dict(), directory, info)
+        fields = dict(info or {})
+        if getattr(model, "init_args", None) is not None:
+            from .models import manifest_fields
+
+            fields = manifest_fields(model, seconds=seconds, **fields)
+        else:
+            fields.setdefault("seconds", round(seconds, 1))
+            fields.setdefault("torch", torch.__version__)
+        saved = save_checkpoint(name, model.state_dict(), directory, fields)
         print(f"saved checkpoint {saved} and its sha256 in the manifest")
     model.eval()
     return model, result

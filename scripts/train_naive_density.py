@@ -16,7 +16,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 import helpers
-from helpers.naive_density import CHECKPOINT, ClassScores, gaussian_noise, train_class_model
+from helpers.models.naive_density import CHECKPOINT, ClassScores, gaussian_noise, train_class_model
 
 
 def train_one(j, state, images, labels, noise_mean, noise_std, kw):

@@ -9,7 +9,7 @@ minutes when run side by side on a busy shared 2-core machine):
 
 Each model is trained on random hidden rectangles (kept ``margin`` pixels from the border) with
 the masked MSE, then saved with ``helpers.train.save_checkpoint`` (sha256 in the manifest).
-The data and architecture come from ``helpers.rlud`` so the notebook evaluates exactly this.
+The data and architecture come from ``helpers.models.rlud`` so the notebook evaluates exactly this.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import argparse
 import torch
 
 import helpers
-from helpers import rlud
+from helpers.models import rlud
 from helpers.train import save_checkpoint
 
 STEPS, BATCH, LR = rlud.TRAIN_STEPS, rlud.TRAIN_BATCH, rlud.TRAIN_LR

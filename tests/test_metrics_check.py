@@ -83,3 +83,60 @@ def test_never_decreases_greater_shape_finite():
         check.has_shape(torch.zeros(3, 2), (3, 3))
     with pytest.raises(check.CheckFailed, match="NaN or infinite"):
         check.finite(torch.tensor([1.0, math.inf]))
+
+
+# --------------------------------------------------------------------------------------------
+# check.exercise: the learner's function is tested, never the solution in its place
+
+
+def _solution_square(x):
+    return x * x
+
+
+def test_exercise_passes_a_right_answer_and_catches_a_wrong_one(capsys):
+    def right(x):
+        return x**2
+
+    def wrong(x):
+        return 2 * x  # right at x = 2 only
+
+    assert check.exercise(right, solution=_solution_square, cases=[2.0, 3.0, (-1.5,)]) == "passed"
+    assert "your answer is right" in capsys.readouterr().out
+    with pytest.raises(check.CheckFailed, match="wrong, case 2: got 6, expected 9"):
+        check.exercise(wrong, solution=_solution_square, cases=[2.0, 3.0])
+
+
+def test_exercise_not_attempted_checks_the_reference(capsys):
+    def stub(x):
+        raise NotImplementedError
+
+    def stub_none(x):
+        pass
+
+    tested = []
+
+    def test(fn):
+        tested.append(fn)
+        check.close_to(fn(4.0), 16.0, "square of 4", quiet=True)
+
+    for s in (stub, stub_none):
+        assert check.exercise(s, solution=_solution_square, cases=[1.0], test=test) == check.NOT_ATTEMPTED
+    assert tested == [_solution_square, _solution_square]
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_exercise_property_test_runs_on_the_learner():
+    def test(fn):
+        check.greater(fn(3.0), 5.0, "square of 3", quiet=True)
+
+    with pytest.raises(check.CheckFailed, match="half: square of 3"):
+        check.exercise(lambda x: x / 2, solution=_solution_square, test=test, what="half")
+
+
+def test_exercise_bad_use():
+    with pytest.raises(ValueError, match="same function"):
+        check.exercise(_solution_square, solution=_solution_square, cases=[1.0])
+    with pytest.raises(ValueError, match="some cases"):
+        check.exercise(abs, solution=_solution_square)
+    with pytest.raises(ValueError, match="learner must be the function"):
+        check.exercise(3, solution=_solution_square, cases=[1.0])

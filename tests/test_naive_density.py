@@ -1,11 +1,11 @@
-"""Tests of helpers.naive_density: the score CNN, its loss, the trainer and the shipped checkpoint."""
+"""Tests of helpers.models.naive_density: the score CNN, its loss, the trainer and the shipped checkpoint."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from helpers import train as course_train
-from helpers.naive_density import (
+from helpers.models.naive_density import (
     CHECKPOINT,
     ClassScores,
     ScoreCNN,

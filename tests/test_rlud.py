@@ -1,10 +1,10 @@
-"""helpers.rlud: masks keep their margins, each sweep is causal in its direction, shapes, scores,
+"""helpers.models.rlud: masks keep their margins, each sweep is causal in its direction, shapes, scores,
 baselines, and learner-readable errors on bad input. Runs in a few seconds on one CPU core."""
 
 import pytest
 import torch
 
-from helpers import rlud
+from helpers.models import rlud
 
 
 @pytest.fixture(scope="module")

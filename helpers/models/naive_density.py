@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import as_images, as_tensor, positive, positive_int
-from .train import train
+from . import RecordsArgs
+from .._validate import as_images, as_tensor, positive, positive_int
+from ..train import train
 
 __all__ = [
     "ScoreCNN",
@@ -31,7 +32,7 @@ __all__ = [
 CHECKPOINT = "naive_density_mnist"
 
 
-class ScoreCNN(nn.Module):
+class ScoreCNN(RecordsArgs, nn.Module):
     """s_θ(x) = Σ_pixels f_θ(x): four 3×3 convolutions (1 → 4 → 8 → 16 → 1), ReLU between.
 
     forward(x (n, 1, H, W)) → (n,) scores; ``score_map(x)`` → the (n, 1, H, W) map before the sum.
@@ -56,7 +57,7 @@ class ScoreCNN(nn.Module):
         return self.score_map(x).sum(dim=(1, 2, 3))
 
 
-class ClassScores(nn.ModuleList):
+class ClassScores(RecordsArgs, nn.ModuleList):
     """Ten ``ScoreCNN`` (one per class); ``scores(x)`` → (n, 10), column j = s_θj(x)."""
 
     def __init__(self, n_classes: int = 10, channels=(4, 8, 16)):
