@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import RecordsArgs
 from .._validate import as_images, positive, positive_int
+from . import RecordsArgs
 
 __all__ = ["DigitClassifier", "fit", "accuracy", "CHECKPOINT", "TRAIN_STEPS"]
 

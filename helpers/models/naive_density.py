@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import RecordsArgs
 from .._validate import as_images, as_tensor, positive, positive_int
 from ..train import train
+from . import RecordsArgs
 
 __all__ = [
     "ScoreCNN",

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import RecordsArgs
 from .._validate import as_images, as_tensor, one_of, positive_int
+from . import RecordsArgs
 
 __all__ = [
     "DIRECTIONS",
