@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 KERNEL := learning-the-data-distribution
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test book setup strip lint benchmark clean
+.PHONY: lab test book setup strip lint benchmark bench clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,12 @@ book: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/estimators.py
+
+# Every table: estimators vs scikit-learn/SciPy, notebook times (fast and full), lesson 13's
+# comparison; each file in benchmarks/results/ starts with the machine, cores, versions and date.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/estimators.py --out benchmarks/results/estimators.md
+	$(BIN)/python benchmarks/notebooks.py --out benchmarks/results/notebooks.md
 
 # Strip outputs and set the course kernel before committing notebooks.
 strip: $(STAMP)

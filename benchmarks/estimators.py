@@ -168,6 +168,7 @@ def main(argv=None) -> str:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="shrink everything: a smoke test in seconds")
     p.add_argument("--all-queries", action="store_true", help="time scikit-learn/scipy on every query")
+    p.add_argument("--out", type=Path, help="also write the tables (Markdown) to this file")
     args = p.parse_args(argv)
     q = args.quick
     out = []
@@ -221,7 +222,11 @@ def main(argv=None) -> str:
     say(table(rows[1:], rows[0]))
     for note in notes:
         say(f"\n- {note}")
-    return "\n".join(out)
+    text = "\n".join(out)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return text
 
 
 if __name__ == "__main__":
