@@ -72,7 +72,9 @@ class Lab:
         run_env = dict(os.environ if env is None else env)
         run_env.pop("MPLBACKEND", None)  # Agg would hide every figure: the kernel picks inline
         self.log = open(log or self.tmp / "lab.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, cwd=self.root, env=run_env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.root, env=run_env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         self._wait()
 
     def api(self, path: str, method: str = "GET"):
@@ -121,7 +123,12 @@ def chrome(offline: bool = False, width: int = 1400, height: int = 1000):
     browser, driver = find_browser()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+    ):
         options.add_argument(arg)
     if offline:  # nothing resolves but this machine, and any request that still tries meets a dead proxy
         options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1")
@@ -177,10 +184,10 @@ def run_all_from_menu(driver, tries: int = 3) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    enabled = 'li.lm-Menu-item[data-command="runmenu:run-all"]:not(.lm-mod-disabled)'
     for _ in range(tries):
         items = driver.find_elements(By.CSS_SELECTOR, "li.lm-MenuBar-item")
         next(i for i in items if i.text.strip() == "Run").click()
-        enabled = 'li.lm-Menu-item[data-command="runmenu:run-all"]:not(.lm-mod-disabled)'
         try:
             wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, enabled), 10, "Run All Cells")[0].click()
         except TimeoutError:
@@ -366,4 +373,8 @@ def move_first_slider(driver, presses: int = 3, timeout: float = 15) -> dict:
     # the figure is redrawn once per value: wait for the kernel before the next step looks around
     wait_idle(driver, 60, polls=2)
     after = driver.execute_script(JS_SLIDER) or after
-    return {"readout": (before["readout"], after["readout"]), "changed": changed, "seconds": round(seconds, 2)}
+    return {
+        "readout": (before["readout"], after["readout"]),
+        "changed": changed,
+        "seconds": round(seconds, 2),
+    }

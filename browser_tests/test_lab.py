@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SCREENSHOTS
 from lab import (
     Lab,
     console_errors,
@@ -34,6 +33,8 @@ from lab import (
     run_all_from_menu,
     wait_idle,
 )
+
+from conftest import ROOT, SCREENSHOTS
 
 NOTEBOOK_TIMEOUT = 240  # seconds for Run All of one notebook in fast mode
 SLIDER_SOURCE = re.compile(r"\b(Int|Float|FloatLog|Selection)Slider\(|\binteract(ive)?\(")
@@ -101,7 +102,7 @@ def test_notebook_in_the_browser(path, lab, driver, report):
     assert not failures, f"{path.name}:\n  " + "\n  ".join(failures)
 
 
-SLIDER_NOTEBOOK = r'''
+SLIDER_NOTEBOOK = r"""
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
@@ -113,9 +114,9 @@ def draw(h=1.0):
     plt.show()
 
 widgets.interact(draw, h=widgets.FloatSlider(value=1.0, min=0.5, max=3.0, step=0.25));
-'''
+"""
 
-FROZEN_NOTEBOOK = r'''
+FROZEN_NOTEBOOK = r"""
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
@@ -124,7 +125,7 @@ fig, ax = plt.subplots(figsize=(3, 2))
 ax.plot([0, 1], [0, 1])
 plt.show()
 display(widgets.FloatSlider(value=1.0, min=0.5, max=3.0, step=0.25))  # moves, redraws nothing
-'''
+"""
 
 
 def write_notebook(path: Path, code: str) -> None:

@@ -12,7 +12,9 @@ Live widgets need a kernel: the book drops their outputs and shows the notebook'
 from __future__ import annotations
 
 import argparse
+import base64
 import html
+import mimetypes
 import os
 import re
 import shutil
@@ -37,7 +39,9 @@ PLAYER_ICONS = (
     ".fa-flip-horizontal{display:inline-block;transform:scaleX(-1)}</style>"
 )
 # A tag that would fetch something from the network when the page loads.
-REMOTE_ASSET = re.compile(r"<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//", re.I)
+REMOTE_ASSET = re.compile(
+    r"<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//", re.I
+)
 
 
 def copy_mathjax(out: Path) -> Path:
@@ -92,12 +96,36 @@ def offline_outputs(nb) -> None:
     nb.metadata.pop("widgets", None)
 
 
+MD_IMAGE = re.compile(r"(!\[[^\]]*\]\()([^)\s]+)(\))|(<img\b[^>]*\bsrc=[\"'])([^\"']+)([\"'])")
+
+
+def inline_markdown_images(nb, folder: Path) -> None:
+    """Replace relative image paths in Markdown (``![..](../assets/x.png)``, ``<img src=..>``) by
+    data URIs: nbconvert embeds only images below the notebook's folder, the course keeps them in
+    ``assets/``."""
+
+    def data_uri(match: re.Match) -> str:
+        head, src, tail = (
+            (match.group(1), match.group(2), match.group(3)) if match.group(1) else match.groups()[3:]
+        )
+        path = (folder / src).resolve()
+        if re.match(r"^[a-z]+:", src) or not path.is_file():
+            return match.group(0)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return f"{head}data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}{tail}"
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = MD_IMAGE.sub(data_uri, cell.source)
+
+
 def remote_assets(page: str) -> list[str]:
     """The tags in ``page`` that would load something from the network."""
     return [m.group(0)[:120] for m in REMOTE_ASSET.finditer(page)]
 
 
 def export(nb, path: Path, exporter) -> str:
+    inline_markdown_images(nb, path.parent)
     body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": path.stem, "path": str(path.parent)}}
     )
@@ -166,14 +194,23 @@ def build(paths, out: Path, exporter, suffix, fast, run, timeout, what, prepare=
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--fast", action="store_true", help="render the fast (test) mode instead")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default build/book)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     args = parser.parse_args()
     failed = build(
-        notebooks_from(args.notebooks), args.out, html_exporter(), ".html", args.fast, True, args.timeout, "the book"
+        notebooks_from(args.notebooks),
+        args.out,
+        html_exporter(),
+        ".html",
+        args.fast,
+        True,
+        args.timeout,
+        "the book",
     )
     if failed:
         sys.exit(f"these notebooks failed: {', '.join(failed)}")

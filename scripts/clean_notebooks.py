@@ -62,7 +62,9 @@ def slide_types(cells: list[dict]) -> list[str]:
     first_code = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code"), None)
     for i, cell in enumerate(cells):
         src = _source(cell)
-        levels = [len(m.group(1)) for m in _HEADING.finditer(src)] if cell.get("cell_type") == "markdown" else []
+        levels = (
+            [len(m.group(1)) for m in _HEADING.finditer(src)] if cell.get("cell_type") == "markdown" else []
+        )
         height = _height(cell)
         if i == first_code or (cell.get("cell_type") == "code" and _hidden(cell)):
             types.append("skip")
