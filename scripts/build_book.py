@@ -152,8 +152,11 @@ def notebooks_from(args_notebooks: list[Path]) -> list[Path]:
     return [p.resolve() for p in paths]
 
 
-def build(paths, out: Path, exporter, suffix, fast, run, timeout, what, prepare=None):
-    """Execute (unless ``run`` is False) and export each notebook; write an index; return failures."""
+def build(paths, out: Path, exporter, suffix, fast, run, timeout, what, prepare=None, executed=None):
+    """Execute (unless ``run`` is False) and export each notebook; write an index; return failures.
+
+    ``executed`` maps a notebook's stem to an already executed copy (a notebook node) to export as it is.
+    """
     import nbformat
 
     out.mkdir(parents=True, exist_ok=True)
@@ -162,7 +165,9 @@ def build(paths, out: Path, exporter, suffix, fast, run, timeout, what, prepare=
     for path in paths:
         start = time.time()
         print(f"{'executing' if run else 'rendering'} {path.name} …", flush=True)
-        if run:
+        if executed and path.stem in executed:
+            nb, error = executed[path.stem], None
+        elif run:
             nb, error = execute(path, fast, timeout)
         else:
             nb, error = nbformat.read(path, as_version=4), None
