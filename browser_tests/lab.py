@@ -102,6 +102,13 @@ class Lab:
     def url(self, notebook: str) -> str:
         return f"http://127.0.0.1:{self.port}/lab/tree/{notebook}?token={self.token}&reset"
 
+    def kernel_of(self, notebook: str) -> str | None:
+        """The name of the kernel JupyterLab started for ``notebook`` (None: no session)."""
+        for session in self.api("sessions") or []:
+            if session.get("path", "").endswith(notebook) and session.get("kernel"):
+                return session["kernel"]["name"]
+        return None
+
     def shutdown_kernels(self) -> None:
         for session in self.api("sessions") or []:
             self.api(f"sessions/{session['id']}", "DELETE")

@@ -68,6 +68,10 @@ def test_notebook_in_the_browser(path, lab, driver, report):
     start = time.time()
     state = open_notebook(driver, lab.url(path.name))
     assert not state["dialog"], f"{path.name}: a dialog instead of the kernel: {state['dialog']!r}"
+    wanted = json.loads(path.read_text())["metadata"]["kernelspec"]["name"]
+    assert lab.kernel_of(path.name) == wanted, (
+        f"{path.name}: runs on {lab.kernel_of(path.name)!r}, not {wanted!r}"
+    )
     console_errors(driver)  # JupyterLab's own start-up messages are not the course's
     opened = time.time() - start
     run_all_from_menu(driver)
@@ -163,13 +167,15 @@ def test_the_checks_on_throwaway_notebooks(tmp_path, driver):
     write_notebook(tmp_path / "nokernel.ipynb", "1 + 1", kernel="no-such-kernel")
     server = Lab(tmp_path, env=lab_env())
     try:
-        state = open_notebook(driver, server.url("nokernel.ipynb"))
-        assert state["dialog"] and "kernel" in state["dialog"].lower(), state
+        state = open_notebook(driver, server.url("nokernel.ipynb"))  # JupyterLab 4 may pick another
+        assert state["dialog"] or server.kernel_of("nokernel.ipynb") != "no-such-kernel", state
+        server.shutdown_kernels()
         open_notebook(driver, server.url("broken.ipynb"))
         run_all_from_menu(driver)
         wait_idle(driver, 120)
         found = " | ".join(problems(notebook_report(driver)))
-        assert "ValueError: planted" in found and "MathJax error" in found, found
+        assert "ValueError: planted" in found, found
+        assert "MathJax error" in found or "maths left untypeset" in found, found
         server.shutdown_kernels()
         results = {}
         for name in ("slider", "frozen"):
