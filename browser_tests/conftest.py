@@ -8,17 +8,14 @@ showed go to build/screenshots/report.json next to the screenshots.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab import INSTALL_HINT, Lab, chrome, find_browser  # noqa: E402
+from lab import INSTALL_HINT, ROOT, SCREENSHOTS, Lab, chrome, find_browser, lab_env  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "build" / "screenshots"
 REPORT: dict[str, dict] = {}
 
 
@@ -36,13 +33,6 @@ def pytest_sessionfinish(session, exitstatus):
         old = json.loads(path.read_text()) if path.exists() else {}
         old.update(REPORT)
         path.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
-
-
-def lab_env() -> dict:
-    env = dict(os.environ)
-    env.setdefault("COURSE_FAST", "1")
-    env.setdefault("COURSE_THREADS", "1")
-    return env
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "chrome")
 CHROMEDRIVER = ("chromedriver",)
 INSTALL_HINT = "Debian/Ubuntu: sudo apt-get install chromium chromium-driver"
@@ -39,6 +41,14 @@ def find_browser() -> tuple[str, str] | None:
     browser = os.environ.get("CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUM)), None)
     driver = os.environ.get("CHROMEDRIVER") or next(filter(None, map(shutil.which, CHROMEDRIVER)), None)
     return (browser, driver) if browser and driver else None
+
+
+def lab_env() -> dict:
+    """The environment of the JupyterLab under test: the course's fast mode, one thread."""
+    env = dict(os.environ)
+    env.setdefault("COURSE_FAST", "1")
+    env.setdefault("COURSE_THREADS", "1")
+    return env
 
 
 def free_port() -> int:

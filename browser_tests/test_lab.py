@@ -22,10 +22,13 @@ from pathlib import Path
 
 import pytest
 from lab import (
+    ROOT,
+    SCREENSHOTS,
     Lab,
     console_errors,
     full_screenshot,
     has_slider,
+    lab_env,
     move_first_slider,
     notebook_report,
     open_notebook,
@@ -33,8 +36,6 @@ from lab import (
     run_all_from_menu,
     wait_idle,
 )
-
-from conftest import ROOT, SCREENSHOTS
 
 EXECUTED = SCREENSHOTS / "executed"
 # matplotlib's to_jshtml player links Font Awesome from a CDN; offline the request fails and the
@@ -159,8 +160,6 @@ def test_the_checks_on_throwaway_notebooks(tmp_path, driver):
     """The checks themselves, on notebooks made here: the slider step sees a redraw where there is
     one and none where there is none; a failing cell, a formula that does not parse and a kernelspec
     that does not resolve are all reported."""
-    from conftest import lab_env
-
     write_notebook(tmp_path / "slider.ipynb", SLIDER_NOTEBOOK)
     write_notebook(tmp_path / "frozen.ipynb", FROZEN_NOTEBOOK)
     write_notebook(tmp_path / "broken.ipynb", "raise ValueError('planted')", markdown="Broken: $\\frac{1}{$")

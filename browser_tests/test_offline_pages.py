@@ -13,9 +13,7 @@ import sys
 import time
 
 import pytest
-from lab import wait_for
-
-from conftest import ROOT
+from lab import ROOT, wait_for
 
 sys.path.insert(0, str(ROOT / "scripts"))
 BOOK_LESSONS = ["00_course_map", "01_gaussian_mle"]
