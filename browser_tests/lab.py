@@ -171,7 +171,11 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
 JS_STATE = r"""
 const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
 const dialog = document.querySelector('.jp-Dialog');
+const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
 return {
+  kernel: kernel ? kernel.name : null,
+  kernel_status: kernel ? kernel.status : null,
   cells: panel ? panel.querySelectorAll('.jp-Cell').length : 0,
   status: panel ? (panel.querySelector('.jp-Notebook-ExecutionIndicator') || document.querySelector(
       '.jp-Notebook-ExecutionIndicator') || {dataset: {}}).dataset.status : null,
@@ -191,7 +195,7 @@ def open_notebook(driver, url: str, timeout: float = 120) -> dict:
 
     def ready():
         s = driver.execute_script(JS_STATE)
-        return s if (s["dialog"] or (s["cells"] and s["status"] == "idle")) else None
+        return s if (s["dialog"] or (s["cells"] and s["kernel_status"] == "idle")) else None
 
     return wait_for(ready, timeout, "the notebook and its kernel")
 
@@ -228,7 +232,7 @@ def wait_idle(driver, timeout: float, polls: int = 4) -> None:
     end, calm = time.time() + timeout, 0
     while time.time() < end:
         s = driver.execute_script(JS_STATE)
-        calm = calm + 1 if (s["busy"] == 0 and s["status"] == "idle") else 0
+        calm = calm + 1 if (s["busy"] == 0 and s["status"] == "idle" and s["kernel_status"] == "idle") else 0
         if calm >= polls:
             return
         time.sleep(0.5)
@@ -255,7 +259,7 @@ if (widget && widget.content && widget.content.model) {
     }
   }
 }
-panel.querySelectorAll('.jp-OutputArea-output img').forEach((img, k) => {
+panel.querySelectorAll('.jp-OutputArea-output img, .jp-RenderedMarkdown img').forEach((img, k) => {
   out.images += 1;
   if (!img.complete || img.naturalWidth === 0) out.broken.push(k);
 });
