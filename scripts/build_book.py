@@ -164,7 +164,8 @@ def build(paths, out: Path, exporter, suffix, fast, run, timeout, what, prepare=
     rows, failed = [], []
     for path in paths:
         start = time.time()
-        print(f"{'executing' if run else 'rendering'} {path.name} …", flush=True)
+        fresh = run and not (executed and path.stem in executed)
+        print(f"{'executing' if fresh else 'rendering'} {path.name} …", flush=True)
         if executed and path.stem in executed:
             nb, error = executed[path.stem], None
         elif run:
