@@ -192,3 +192,18 @@ def test_unnormalised_log_sigmoid_identity():
         x * F.logsigmoid(logit) + (1 - x) * F.logsigmoid(-logit),
         -F.binary_cross_entropy_with_logits(logit, x, reduction="none"),
     )
+
+
+def test_ranking_check_catches_a_chain_that_ignores_its_context():
+    digits = ar.binarised_digits(verbose=False)
+    independent = -float(ar.FactorisedBernoulli().fit(digits.full_train).log_prob(digits.test).mean())
+    markov = -float(ar.MarkovChain().fit(digits.full_train).log_prob(digits.test).mean())
+    check.greater(independent, markov, "NLL: independent pixels vs Markov chain", margin=20, quiet=True)
+
+    class Contextless(ar.MarkovChain):  # planted bug: the context is never read
+        def context(self, x):
+            return torch.zeros_like(x, dtype=torch.long)
+
+    broken = -float(Contextless().fit(digits.full_train).log_prob(digits.test).mean())
+    with pytest.raises(check.CheckFailed, match="Markov"):
+        check.greater(independent, broken, "NLL: independent pixels vs Markov chain", margin=20, quiet=True)
