@@ -29,10 +29,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("which", nargs="*", default=list(V.CHECKPOINTS), choices=list(V.CHECKPOINTS))
+    parser.add_argument("which", nargs="*", help="any of " + ", ".join(V.CHECKPOINTS) + " (default: all three)")
     parser.add_argument("--epochs", type=int, default=None, help="override the epochs of every model")
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
     args = parser.parse_args()
+    unknown = sorted(set(args.which) - set(V.CHECKPOINTS))
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; choose from {list(V.CHECKPOINTS)}")
     helpers.banner()
     digits = ar.binarised_digits()
     data = {
@@ -42,7 +45,7 @@ def main() -> None:
         "val": len(digits.val),
         "test": len(digits.test),
     }
-    for name in args.which:
+    for name in args.which or V.CHECKPOINTS:
         helpers.seed_everything(0)
         cls, kwargs, settings = V.CONFIGS[name]
         settings = dict(settings) if args.epochs is None else dict(settings, epochs=args.epochs)

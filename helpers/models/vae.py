@@ -226,8 +226,8 @@ class VAE(RecordsArgs, _Coder):
 CONFIGS.update(
     {
         "ae_mnist": (Autoencoder, {"shape": (28, 28), "latent": 16, "hidden": (256, 128)}, TRAIN),
-        "vae_mnist": (VAE, {"shape": (28, 28), "latent": 16, "hidden": (256, 128)}, TRAIN),
-        "vae2d_mnist": (VAE, {"shape": (28, 28), "latent": 2, "hidden": (256, 128)}, TRAIN),
+        "vae_mnist": (VAE, {"shape": (28, 28), "latent": 16, "hidden": (256, 128)}, dict(TRAIN, epochs=200)),
+        "vae2d_mnist": (VAE, {"shape": (28, 28), "latent": 2, "hidden": (256, 128)}, dict(TRAIN, epochs=150)),
     }
 )
 
