@@ -167,3 +167,16 @@ def test_configs_match_the_shared_split():
         assert cls(**kwargs).init_args["latent"] == kwargs["latent"]
         assert settings["patience"] and settings["epochs"] > 0
     assert ar.N_VAL > 0
+
+
+def test_judge_check_on_the_shipped_models_and_a_swapped_model():
+    from helpers.metrics import digit_quality
+
+    vae, ae = pretrained("vae_mnist"), pretrained("ae_mnist")
+    ae_fd = digit_quality(ae.sample(200, seed=0)).fd
+    vae_fd = digit_quality(vae.sample(200, seed=1, mean=True)).fd
+    check.greater(ae_fd, 2 * vae_fd, "judge FD: AE random codes vs 2 × VAE samples", quiet=True)
+    # planted bug: the autoencoder's decoded noise passed off as the VAE's samples
+    swapped_fd = digit_quality(ae.sample(200, seed=1)).fd
+    with pytest.raises(check.CheckFailed, match="judge FD"):
+        check.greater(ae_fd, 2 * swapped_fd, "judge FD: AE random codes vs 2 × VAE samples", quiet=True)
