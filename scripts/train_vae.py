@@ -29,7 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("which", nargs="*", help="any of " + ", ".join(V.CHECKPOINTS) + " (default: all three)")
+    parser.add_argument(
+        "which", nargs="*", help="any of " + ", ".join(V.CHECKPOINTS) + " (default: all three)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="override the epochs of every model")
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
     args = parser.parse_args()
