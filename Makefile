@@ -1,12 +1,14 @@
 # The course's commands. `make lab` opens the course, `make test` runs every test,
-# `make book` renders the executed notebooks to HTML in build/book/.
+# `make book` renders the executed notebooks to HTML in build/book/, `make slides` each lesson as
+# reveal.js slides in build/slides/ (both offline), `make test-browser` runs every notebook in
+# JupyterLab in a headless Chromium.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 KERNEL := learning-the-data-distribution
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test book setup strip lint benchmark bench clean
+.PHONY: lab test test-browser book slides setup strip lint benchmark bench clean
 
 setup: $(STAMP)
 
@@ -30,8 +32,24 @@ test: $(STAMP)
 	    --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
 	    -n 2 --dist loadfile -p no:cacheprovider -q
 
+# JupyterLab in a real (headless) Chromium: every notebook opened and run from the Run menu in fast
+# mode, then checked as a student sees it; the book and slides opened with the network blocked.
+# Screenshots and per-notebook timings: build/screenshots/. Skips with one line without Chromium.
+CHROMIUM := $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
+CHROMEDRIVER := $(shell command -v chromedriver)
+
+test-browser: $(STAMP)
+ifeq ($(and $(CHROMIUM),$(CHROMEDRIVER)),)
+	@echo "test-browser: skipped, no Chromium/chromedriver found (Debian/Ubuntu: sudo apt-get install chromium chromium-driver)"
+else
+	COURSE_FAST=1 COURSE_THREADS=1 $(BIN)/python -m pytest browser_tests -p no:cacheprovider -q
+endif
+
 book: $(STAMP)
 	$(BIN)/python scripts/build_book.py
+
+slides: $(STAMP)
+	$(BIN)/python scripts/build_slides.py
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/estimators.py
@@ -47,7 +65,7 @@ strip: $(STAMP)
 	$(BIN)/python scripts/clean_notebooks.py notebooks/*.ipynb
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check helpers tests scripts benchmarks notebooks
+	$(BIN)/python -m ruff check helpers tests scripts benchmarks notebooks browser_tests
 
 clean:
 	rm -rf build .pytest_cache

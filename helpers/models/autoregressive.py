@@ -1,0 +1,466 @@
+"""Autoregressive models of binary images (lesson 07): exact likelihoods by the chain rule.
+
+Every model here scores binarised images ``(n, 1, H, W)`` with pixels in {0, 1}, read in raster
+order (row by row, left to right) as a vector x_1 … x_D, D = H·W. ``log_prob(x)`` is the exact
+log-likelihood in **nats per image**; ``sample(n, seed)`` draws images pixel by pixel.
+
+* ``FactorisedBernoulli`` — p(x) = Π_i Bern(x_i; p_i): every pixel independent (the extreme
+  product q(x) = Π q_i(x_i)).
+* ``NaiveBayes`` — p(x, y) = p(y) Π_i p(x_i | y), the class y the only shared cause; p(x) sums y out.
+* ``MarkovChain`` — p(x_i | x_{i−1}) along the pixel order; with ``above=True`` the pixel also
+  sees the one above it, p(x_i | x_{i−1}, x_{i−W}). One table per pixel position.
+* ``MADE`` — a masked multilayer perceptron (Germain et al., 2015) whose output i depends on
+  x_<i only: p(x_i | x_<i) = σ(logit_i(x_<i)).
+
+The first three are fitted in closed form (maximum likelihood = smoothed counts, ``fit``); MADE
+is trained by gradient descent with ``fit_made``, the function ``scripts/train_autoregressive.py``
+calls to make the shipped checkpoint ``ar_made`` (and the count models' tiny checkpoints).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._validate import as_tensor, positive, positive_int
+from . import RecordsArgs
+
+__all__ = [
+    "PixelAutoregressive",
+    "FactorisedBernoulli",
+    "NaiveBayes",
+    "MarkovChain",
+    "MaskedLinear",
+    "MADE",
+    "made_masks",
+    "fit_made",
+    "check_binary_images",
+    "all_binary_images",
+    "causality_violations",
+    "CHECKPOINTS",
+    "MADE_KWARGS",
+    "MADE_TRAIN",
+    "N_VAL",
+    "Digits",
+    "binarised_digits",
+]
+
+#: The shipped checkpoints of lesson 07 (made by ``scripts/train_autoregressive.py``).
+CHECKPOINTS = ("ar_bernoulli", "ar_naive_bayes", "ar_markov", "ar_markov_above", "ar_made")
+#: Constructor arguments and training settings of the shipped MADE (notebook and script share them).
+MADE_KWARGS = {"shape": (28, 28), "hidden": (256,), "seed": 0}
+MADE_TRAIN = {"epochs": 60, "batch_size": 100, "lr": 2e-3, "weight_decay": 0.0, "patience": 8}
+#: Training digits held out (seeded) for early stopping in lessons 07 and 08.
+N_VAL = 400
+
+
+@dataclass
+class Digits:
+    """The binarised digits of lessons 07–08: ``train`` (fit), ``val`` (early stopping; carved from
+    the training split), ``test`` (the held-out split every number is reported on), with labels.
+    ``full_train`` is train + val (the count models, which need no early stopping, use all of it)."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    train_labels: torch.Tensor
+    val_labels: torch.Tensor
+    test_labels: torch.Tensor
+    source: str
+
+    @property
+    def full_train(self) -> torch.Tensor:
+        return torch.cat([self.train, self.val])
+
+    @property
+    def full_train_labels(self) -> torch.Tensor:
+        return torch.cat([self.train_labels, self.val_labels])
+
+
+def binarised_digits(n_val: int = N_VAL, seed: int = 0, verbose: bool = True) -> Digits:
+    """``load_mnist(split, binarize=True)`` for both splits, with ``n_val`` training digits held out
+    at random (seeded) for early stopping. The same call in lessons 07 and 08 gives the same split."""
+    from ..data import load_mnist
+
+    train = load_mnist("train", binarize=True, verbose=verbose)
+    test = load_mnist("test", binarize=True, verbose=verbose)
+    n_val = positive_int(n_val, "n_val")
+    if n_val >= len(train):
+        raise ValueError(f"n_val={n_val} leaves no training digits out of {len(train)}.")
+    perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    fit_idx, val_idx = perm[n_val:], perm[:n_val]
+    return Digits(
+        train.images[fit_idx], train.images[val_idx], test.images,
+        train.labels[fit_idx], train.labels[val_idx], test.labels, train.source,
+    )  # fmt: skip
+
+
+def _shape(shape) -> tuple[int, int]:
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise ValueError(f"shape must be (height, width), got {shape!r}.")
+    return positive_int(shape[0], "shape[0] (height)"), positive_int(shape[1], "shape[1] (width)")
+
+
+def check_binary_images(x, shape: tuple[int, int], name: str = "x") -> torch.Tensor:
+    """Binary images as a float tensor (n, 1, H, W); accepts (n, H·W) too. Raises a ValueError
+    that says what to do when the shape is wrong or a pixel is not 0 or 1."""
+    t = as_tensor(x, name, ndim=(2, 4))
+    H, W = shape
+    if t.ndim == 2:
+        if t.shape[1] != H * W:
+            raise ValueError(
+                f"{name} must have {H * W} pixels per row (or shape (n, 1, {H}, {W})), got {tuple(t.shape)}."
+            )
+        t = t.reshape(-1, 1, H, W)
+    if tuple(t.shape[1:]) != (1, H, W):
+        raise ValueError(f"{name} must be binary images shaped (n, 1, {H}, {W}), got {tuple(t.shape)}.")
+    if t.numel() and not bool(((t == 0) | (t == 1)).all()):
+        raise ValueError(
+            f"{name} must hold only 0 and 1 (binarised pixels): these models are Bernoulli per pixel. "
+            "Use helpers.data.load_mnist(split, binarize=True) or helpers.data.binarize(x)."
+        )
+    return t.float()
+
+
+def _generator(seed) -> torch.Generator:
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(positive_int(seed, "seed", minimum=0))
+    return g
+
+
+def all_binary_images(H: int, W: int) -> torch.Tensor:
+    """Every binary H×W image, (2^(H·W), 1, H, W): 512 of them for 3×3."""
+    D = positive_int(H, "H") * positive_int(W, "W")
+    if D > 16:
+        raise ValueError(f"2^{D} images are too many to list; use at most 16 pixels (e.g. 3×3 or 4×4).")
+    codes = torch.arange(2**D)
+    bits = (codes[:, None] >> torch.arange(D)) & 1
+    return bits.float().reshape(-1, 1, H, W)
+
+
+class PixelAutoregressive(nn.Module):
+    """Base class: a model of p(x_i = 1 | x_<i) = σ(logits(x)_i) for every pixel i in raster order.
+
+    Subclasses implement ``logits(x_flat) -> (n, D)`` where column i may depend on x_<i only.
+    The chain rule then gives the exact log-likelihood and a sampler, written once here.
+    """
+
+    shape: tuple[int, int]
+
+    @property
+    def n_dims(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def log_prob(self, x) -> torch.Tensor:
+        """log p(x) = Σ_i log p(x_i | x_<i), exact, in nats per image: (n,)."""
+        x = check_binary_images(x, self.shape).flatten(1).to(self._device())
+        return -F.binary_cross_entropy_with_logits(self.logits(x), x, reduction="none").sum(1)
+
+    def _device(self):
+        return next(iter(self.buffers()), next(iter(self.parameters()), torch.empty(0))).device
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        given=None,
+        start: int = 0,
+        callback: Callable[[int, torch.Tensor], None] | None = None,
+    ) -> torch.Tensor:
+        """Draw ``n`` images pixel by pixel: x_i ~ Bern(σ(logits(x)_i)) for i = start … D−1.
+
+        given: images (n, 1, H, W) whose pixels before ``start`` are kept (completion of a
+        partly seen image); callback(i, x) is called after pixel i is drawn (x: (n, 1, H, W)).
+        Returns binary images (n, 1, H, W).
+        """
+        n = positive_int(n, "n")
+        D = self.n_dims
+        if not isinstance(start, int) or not 0 <= start < D:
+            raise ValueError(f"start must be a pixel index between 0 and {D - 1}, got {start!r}.")
+        g = _generator(seed)
+        if given is None:
+            if start:
+                raise ValueError("start > 0 keeps the first pixels of `given`: pass the images to complete.")
+            x = torch.zeros(n, D)
+        else:
+            x = check_binary_images(given, self.shape, "given").flatten(1).clone()
+            if len(x) != n:
+                raise ValueError(f"given holds {len(x)} images but n = {n}.")
+            x[:, start:] = 0
+        was = self.training
+        self.eval()
+        dev = self._device()
+        x = x.to(dev)
+        for i in range(start, D):
+            p = torch.sigmoid(self.logits(x)[:, i]).cpu()
+            x[:, i] = torch.bernoulli(p, generator=g).to(dev)
+            if callback is not None:
+                callback(i, x.reshape(n, 1, *self.shape).cpu())
+        self.train(was)
+        return x.reshape(n, 1, *self.shape).cpu()
+
+
+# ---------------------------------------------------------------------------------------------
+# Count models: maximum likelihood in closed form
+
+
+def _smoothed_logit(ones: torch.Tensor, total: torch.Tensor, alpha: float) -> torch.Tensor:
+    """logit of the smoothed frequency (ones + α) / (total + 2α)."""
+    return torch.log(ones + alpha) - torch.log(total - ones + alpha)
+
+
+class FactorisedBernoulli(RecordsArgs, PixelAutoregressive):
+    """p(x) = Π_i p_i^{x_i} (1 − p_i)^{1 − x_i}: independent pixels. MLE: p_i = mean of x_i
+    (smoothed by ``alpha`` pseudo-counts so no pixel gets probability exactly 0 or 1)."""
+
+    def __init__(self, shape=(28, 28), alpha: float = 1.0):
+        super().__init__()
+        self.shape = _shape(shape)
+        self.alpha = positive(alpha, "alpha")
+        self.register_buffer("pixel_logits", torch.zeros(self.n_dims))
+
+    @torch.no_grad()
+    def fit(self, x) -> FactorisedBernoulli:
+        x = check_binary_images(x, self.shape).flatten(1)
+        self.pixel_logits.copy_(_smoothed_logit(x.sum(0), torch.tensor(float(len(x))), self.alpha))
+        return self
+
+    def logits(self, x):
+        return self.pixel_logits.expand(len(x), -1)
+
+
+class NaiveBayes(RecordsArgs, PixelAutoregressive):
+    """p(x, y) = p(y) Π_i p(x_i | y): pixels independent *given the class* y.
+
+    log p(x) = log Σ_y p(y) Π_i p(x_i | y) (a mixture of ``n_classes`` factorised Bernoullis whose
+    components are the labelled classes). MLE: class frequencies and per-class pixel means."""
+
+    def __init__(self, shape=(28, 28), n_classes: int = 10, alpha: float = 1.0):
+        super().__init__()
+        self.shape = _shape(shape)
+        self.n_classes = positive_int(n_classes, "n_classes", minimum=1)
+        self.alpha = positive(alpha, "alpha")
+        self.register_buffer("log_prior", torch.full((self.n_classes,), -math.log(self.n_classes)))
+        self.register_buffer("class_logits", torch.zeros(self.n_classes, self.n_dims))
+
+    @torch.no_grad()
+    def fit(self, x, y) -> NaiveBayes:
+        x = check_binary_images(x, self.shape).flatten(1)
+        y = torch.as_tensor(y).reshape(-1).long()
+        if len(y) != len(x):
+            raise ValueError(f"x and y differ in length: {len(x)} images, {len(y)} labels.")
+        if len(y) and (y.min() < 0 or y.max() >= self.n_classes):
+            raise ValueError(f"labels y must lie in 0 … {self.n_classes - 1}.")
+        counts = torch.bincount(y, minlength=self.n_classes).float()
+        self.log_prior.copy_(torch.log((counts + self.alpha) / (counts.sum() + self.n_classes * self.alpha)))
+        ones = torch.zeros(self.n_classes, self.n_dims).index_add_(0, y, x)
+        self.class_logits.copy_(_smoothed_logit(ones, counts[:, None], self.alpha))
+        return self
+
+    def log_joint(self, x) -> torch.Tensor:
+        """log p(x, y) for every class y: (n, n_classes)."""
+        x = check_binary_images(x, self.shape).flatten(1)
+        l = self.class_logits  # noqa: E741
+        # log p(x | y) = Σ_i x_i log σ(l_yi) + (1 − x_i) log σ(−l_yi)
+        log_lik = x @ F.logsigmoid(l).T + (1 - x) @ F.logsigmoid(-l).T
+        return self.log_prior + log_lik
+
+    def log_prob(self, x) -> torch.Tensor:
+        """log p(x) = log Σ_y p(y) p(x | y), exact, in nats per image: (n,)."""
+        return torch.logsumexp(self.log_joint(x), 1)
+
+    def logits(self, x):
+        """p(x_i = 1 | x_<i) for the mixture: the class posterior given x_<i weights the classes."""
+        l = self.class_logits  # noqa: E741
+        per_pixel = x[:, None, :] * F.logsigmoid(l) + (1 - x[:, None, :]) * F.logsigmoid(-l)  # (n, K, D)
+        before = torch.cumsum(per_pixel, 2) - per_pixel  # log p(x_<i | y)
+        log_post = self.log_prior[:, None] + before
+        log_post = log_post - torch.logsumexp(log_post, 1, keepdim=True)
+        p1 = torch.logsumexp(log_post + F.logsigmoid(l), 1)
+        p0 = torch.logsumexp(log_post + F.logsigmoid(-l), 1)
+        return p1 - p0
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, *, y=None, **kw) -> torch.Tensor:
+        """Draw a class y ~ p(y) (or use the given labels ``y``), then every pixel independently."""
+        if kw:
+            return super().sample(n, seed, **kw)
+        n = positive_int(n, "n")
+        g = _generator(seed)
+        if y is None:
+            y = torch.multinomial(self.log_prior.exp(), n, replacement=True, generator=g)
+        else:
+            y = torch.as_tensor(y).reshape(-1).long()
+            if len(y) != n or y.min() < 0 or y.max() >= self.n_classes:
+                raise ValueError(f"y must hold n = {n} labels in 0 … {self.n_classes - 1}.")
+        x = torch.bernoulli(torch.sigmoid(self.class_logits[y]), generator=g)
+        return x.reshape(n, 1, *self.shape)
+
+
+class MarkovChain(RecordsArgs, PixelAutoregressive):
+    """p(x) = Π_i p(x_i | x_{i−1}) along the raster order (one 2-row table per position i), and
+    with ``above=True`` p(x_i | x_{i−1}, x_{i−W}) (a 4-row table per position). Neighbours that
+    fall outside the image read as 0. MLE: smoothed transition counts."""
+
+    def __init__(self, shape=(28, 28), above: bool = False, alpha: float = 1.0):
+        super().__init__()
+        self.shape = _shape(shape)
+        self.above = bool(above)
+        self.alpha = positive(alpha, "alpha")
+        self.register_buffer("table", torch.zeros(self.n_dims, 4 if self.above else 2))
+
+    def context(self, x: torch.Tensor) -> torch.Tensor:
+        """Context index of every pixel (n, D): x_{i−1} (+ 2·x_{i−W} with ``above``)."""
+        W = self.shape[1]
+        left = F.pad(x, (1, 0))[:, :-1]
+        c = left
+        if self.above:
+            c = c + 2 * F.pad(x, (W, 0))[:, :-W]
+        return c.long()
+
+    @torch.no_grad()
+    def fit(self, x) -> MarkovChain:
+        x = check_binary_images(x, self.shape).flatten(1)
+        c = self.context(x)
+        C = self.table.shape[1]
+        onehot = F.one_hot(c, C).float()  # (n, D, C)
+        total = onehot.sum(0)
+        ones = (onehot * x[:, :, None]).sum(0)
+        self.table.copy_(_smoothed_logit(ones, total, self.alpha))
+        return self
+
+    def logits(self, x):
+        return self.table.gather(1, self.context(x).T).T
+
+
+# ---------------------------------------------------------------------------------------------
+# MADE
+
+
+class MaskedLinear(nn.Linear):
+    """y = (M ⊙ W) x + b: a linear layer whose weight is multiplied by a fixed 0/1 mask (out, in)."""
+
+    def __init__(self, in_features: int, out_features: int, mask: torch.Tensor):
+        super().__init__(in_features, out_features)
+        if tuple(mask.shape) != (out_features, in_features):
+            raise ValueError(f"mask must be ({out_features}, {in_features}), got {tuple(mask.shape)}.")
+        self.register_buffer("mask", mask.float(), persistent=False)  # rebuilt from the degrees
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+def made_masks(D: int, hidden: tuple[int, ...], seed: int = 0) -> list[torch.Tensor]:
+    """MADE's masks for inputs of degree 1 … D (the raster order) and hidden layers of sizes ``hidden``.
+
+    Each hidden unit gets a degree m ∈ {1, …, D−1} (random, seeded): it may see inputs of degree
+    ≤ m. Hidden→hidden: M[k, j] = m_k ≥ m_j; input→hidden: M[k, d] = m_k ≥ d; hidden→output:
+    M[d, k] = d > m_k (strict, so output d sees only inputs < d). Returns one (out, in) mask per layer.
+    """
+    g = torch.Generator().manual_seed(seed)
+    degrees = [torch.arange(1, D + 1)]
+    for h in hidden:
+        low = int(degrees[-1].min()) if len(degrees) > 1 else 1
+        degrees.append(torch.randint(low, max(D, low + 1), (h,), generator=g))
+    masks = [(d_out[:, None] >= d_in[None, :]).float() for d_in, d_out in zip(degrees[:-1], degrees[1:])]
+    masks.append((degrees[0][:, None] > degrees[-1][None, :]).float())
+    return masks
+
+
+class MADE(RecordsArgs, PixelAutoregressive):
+    """Masked autoencoder for distribution estimation: an MLP D → hidden … → D whose weight masks
+    make output i a function of x_<i only, so one forward pass gives every p(x_i | x_<i)."""
+
+    def __init__(self, shape=(28, 28), hidden=(256,), seed: int = 0):
+        super().__init__()
+        self.shape = _shape(shape)
+        hidden = tuple(
+            positive_int(h, "hidden size")
+            for h in (hidden if isinstance(hidden, (list, tuple)) else [hidden])
+        )
+        if not hidden:
+            raise ValueError("hidden must list at least one layer size, e.g. (256,).")
+        self.hidden, self.seed = hidden, int(seed)
+        D = self.n_dims
+        masks = made_masks(D, hidden, seed)
+        sizes = [D, *hidden, D]
+        self.layers = nn.ModuleList(MaskedLinear(a, b, m) for a, b, m in zip(sizes[:-1], sizes[1:], masks))
+
+    def logits(self, x):
+        h = x
+        for layer in self.layers[:-1]:
+            h = F.relu(layer(h))
+        return self.layers[-1](h)
+
+
+def causality_violations(model: PixelAutoregressive, n: int = 4, seed: int = 0) -> int:
+    """How many (i, j ≥ i) pairs have ∂ logit_i / ∂ x_j ≠ 0 on random inputs (0 for a causal model).
+
+    The full Jacobian by autograd (D backward passes for D pixels; batched with ``is_grads_batched``)."""
+    D = model.n_dims
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, D, generator=g).to(model._device()).requires_grad_(True)
+    out = model.logits(x)
+    eye = torch.eye(D, device=x.device)[:, None, :].expand(D, n, D)
+    (jac,) = torch.autograd.grad(out, x, eye, is_grads_batched=True)  # (D_out, n, D_in)
+    dependence = jac.abs().sum(1)  # (D_out, D_in)
+    upper = torch.triu(torch.ones(D, D, dtype=torch.bool, device=x.device))
+    return int((dependence[upper] != 0).sum())
+
+
+def fit_made(
+    model: MADE,
+    train_x,
+    val_x=None,
+    *,
+    epochs: int = 60,
+    batch_size: int = 100,
+    lr: float = 2e-3,
+    weight_decay: float = 0.0,
+    patience: int | None = 8,
+    seed: int = 0,
+    progress: bool = True,
+):
+    """Maximum likelihood for MADE: Adam on the mean NLL (nats per image), with early stopping on
+    ``val_x`` (the best epoch's weights are kept). Returns (history, seconds)."""
+    from ..train import train
+
+    train_x = check_binary_images(train_x, model.shape, "train_x").flatten(1)
+    if val_x is not None:
+        val_x = check_binary_images(val_x, model.shape, "val_x").flatten(1)
+    with torch.no_grad():  # start from the independent-pixel model: output biases = pixel log-odds
+        model.layers[-1].bias.copy_(_smoothed_logit(train_x.sum(0), torch.tensor(float(len(train_x))), 1.0))
+    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"), weight_decay=float(weight_decay))
+
+    def loss_fn(m, x):
+        return -m.log_prob(x).mean()
+
+    start = time.perf_counter()
+    history = train(
+        model,
+        loss_fn,
+        train_x,
+        epochs=positive_int(epochs, "epochs"),
+        batch_size=batch_size,
+        optimizer=opt,
+        val_data=val_x,
+        patience=patience if val_x is not None else None,
+        device="cpu",
+        seed=seed,
+        progress=progress,
+    )
+    return history, time.perf_counter() - start

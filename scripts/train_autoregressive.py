@@ -1,0 +1,96 @@
+"""Fit the autoregressive models of lesson 07 on the binarised digits and ship them as checkpoints.
+
+Usage (from the repository root):
+
+    COURSE_THREADS=2 python scripts/train_autoregressive.py            # all five checkpoints
+    python scripts/train_autoregressive.py --epochs 2 --dry-run        # a smoke test that saves nothing
+
+The count models (independent pixels, Naive Bayes, the two Markov chains) are fitted in closed
+form on all 4,000 training digits; MADE is trained by ``helpers.models.autoregressive.fit_made``
+(the function the notebook calls) on 3,600 of them with early stopping on the other 400
+(``binarised_digits``). Each is saved with ``helpers.models.save_pretrained``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+import helpers
+from helpers.metrics import bits_per_dim
+from helpers.models import autoregressive as ar
+from helpers.models import save_pretrained
+
+SCRIPT = "scripts/train_autoregressive.py"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--epochs", type=int, default=ar.MADE_TRAIN["epochs"])
+    parser.add_argument("--dry-run", action="store_true", help="fit and report, save nothing")
+    args = parser.parse_args()
+    helpers.seed_everything(0)
+    helpers.banner()
+    digits = ar.binarised_digits()
+    data = {
+        "source": digits.source,
+        "binarize": 0.5,
+        "train": len(digits.full_train),
+        "test": len(digits.test),
+    }
+    shape = tuple(digits.test.shape[2:])
+    D = shape[0] * shape[1]
+    fitted = {}
+    for name, model, fit in [
+        ("ar_bernoulli", ar.FactorisedBernoulli(shape=shape), lambda m: m.fit(digits.full_train)),
+        (
+            "ar_naive_bayes",
+            ar.NaiveBayes(shape=shape),
+            lambda m: m.fit(digits.full_train, digits.full_train_labels),
+        ),
+        ("ar_markov", ar.MarkovChain(shape=shape), lambda m: m.fit(digits.full_train)),
+        ("ar_markov_above", ar.MarkovChain(shape=shape, above=True), lambda m: m.fit(digits.full_train)),
+    ]:
+        start = time.perf_counter()
+        fit(model)
+        fitted[name] = (
+            model,
+            time.perf_counter() - start,
+            {"steps": 0, "fit": "closed form (smoothed counts)"},
+        )
+    made = ar.MADE(**ar.MADE_KWARGS)
+    settings = dict(ar.MADE_TRAIN, epochs=args.epochs)
+    history, seconds = ar.fit_made(made, digits.train, digits.val, **settings, progress=False)
+    best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
+    fitted["ar_made"] = (
+        made,
+        seconds,
+        {
+            "steps": len(history["loss"]),
+            "epochs_run": len(history["epoch_loss"]),
+            "best_epoch": best + 1,
+            "train": dict(settings, n_train=len(digits.train), n_val=len(digits.val)),
+            "threads": torch.get_num_threads(),
+        },
+    )
+    for name, (model, secs, extra) in fitted.items():
+        with torch.no_grad():
+            nll = -float(model.log_prob(digits.test).mean())
+        print(
+            f"{name:16s}: test NLL {nll:7.2f} nats/image = {bits_per_dim(-nll, D):.4f} bits/dim ({secs:.1f} s)",
+            flush=True,
+        )
+        if not args.dry_run:
+            path = save_pretrained(
+                name, model, data=data, script=SCRIPT, seconds=secs, device="cpu",
+                test_nll_nats=round(nll, 2), **extra,
+            )  # fmt: skip
+            print(f"  saved {path} ({path.stat().st_size / 1024:.0f} KiB)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
