@@ -40,6 +40,7 @@ __all__ = [
     "RecordsArgs",
     "pretrained",
     "available",
+    "entry",
     "save_pretrained",
     "manifest_fields",
 ]
@@ -144,6 +145,16 @@ def save_pretrained(name: str, model, *, directory=None, **fields):
 
 def _entries(directory=None) -> dict:
     return _manifest(checkpoint_path("x", directory).parent / "manifest.json")
+
+
+def entry(name: str, directory=None) -> dict:
+    """The manifest entry of checkpoint ``name``: sha256, class, arguments, data, script, steps,
+    seconds, device, torch version (and whatever its script recorded)."""
+    path = checkpoint_path(name, directory)
+    entries = _entries(directory)
+    if name not in entries:
+        raise ValueError(f"checkpoint {name!r} is not in {path.parent / 'manifest.json'}.")
+    return dict(entries[name])
 
 
 def available(directory=None) -> dict[str, str]:
