@@ -92,7 +92,9 @@ class LiveFigure:
         seconds (the wall-clock seconds are in ``last_seconds``)."""
         unknown = set(values) - set(self.controls)
         if unknown:
-            raise ValueError(f"unknown control(s) {sorted(unknown)}; the controls are {sorted(self.controls)}.")
+            raise ValueError(
+                f"unknown control(s) {sorted(unknown)}; the controls are {sorted(self.controls)}."
+            )
         before = self.updates
         for name, value in values.items():
             self.controls[name].value = value

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 import helpers
-from helpers.models import rlud
-from helpers.models import save_pretrained
+from helpers.models import rlud, save_pretrained
 
 STEPS, BATCH, LR = rlud.TRAIN_STEPS, rlud.TRAIN_BATCH, rlud.TRAIN_LR
 
@@ -115,6 +112,7 @@ def main() -> None:
                 loss_curve=loss_curve(history["loss"]),
             )
             print(f"saved {path} ({path.stat().st_size / 1024:.0f} KiB)", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -217,7 +217,9 @@ def test_harmonic_fill_is_exact_on_linear_images_and_mean_of_neighbours():
     torch.testing.assert_close(f * (1 - m), x * (1 - m))
     nb = (f[..., 2:, 1:-1] + f[..., :-2, 1:-1] + f[..., 1:-1, 2:] + f[..., 1:-1, :-2]) / 4
     inner = m[..., 1:-1, 1:-1] > 0
-    torch.testing.assert_close(f[..., 1:-1, 1:-1][inner.expand_as(nb)], nb[inner.expand_as(nb)], atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        f[..., 1:-1, 1:-1][inner.expand_as(nb)], nb[inner.expand_as(nb)], atol=1e-5, rtol=0
+    )
 
 
 def test_biharmonic_fill_matches_skimage_per_image_and_keeps_visible_pixels():
