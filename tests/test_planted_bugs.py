@@ -2,7 +2,8 @@
 
 For each lesson 00–06 this keeps a list of plausible mistakes (a wrong constant, a wrong sign, a
 wrong axis, a mask that leaks, a learner's wrong answer to an exercise). Each bug is a text
-replacement in one code cell of the notebook; the test runs the notebook's code cells in fast mode
+replacement in one code cell of the notebook (a learner's answer replaces the stub's ``def`` line
+with a function that returns the wrong thing); the test runs the notebook's code cells in fast mode
 with the bug planted and expects the named check cell to raise (``CheckFailed`` or another
 ``AssertionError``). The clean notebook is run once per lesson, with a snapshot of its variables
 before each cell that a bug changes, so each bug re-runs only a few cells.
@@ -39,8 +40,8 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
         ),
         (
             "learner's mean over the wrong axis",
-            'raise NotImplementedError("your code here")',
-            "return images.mean(dim=1)",
+            "def mean_image(images):",
+            "def mean_image(images):\n    return images.mean(dim=1)\n\n\ndef _stub(images):",
             "check.exercise(mean_image",
         ),
     ],
@@ -71,17 +72,14 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
         ),
         (
             "learner's λ̂ = mean instead of 1 / mean",
-            '"""The maximum-likelihood rate λ̂ of an exponential distribution, from samples x (N,)."""\n'
-            '    raise NotImplementedError("your code here")',
-            "return float(x.mean())",
+            "def mle_exponential(x):",
+            "def mle_exponential(x):\n    return float(x.mean())\n\n\ndef _stub(x):",
             "check.exercise(\n    mle_exponential",
         ),
         (
             "learner's KL with the log-ratio upside down",
-            '"""Return (estimate, standard_error) of KL(p‖q) from n samples of p."""\n'
-            '    raise NotImplementedError("your code here")',
-            "xs = p.sample(n, seed=seed)\n    t = (q.log_prob(xs) - p.log_prob(xs)).double()\n"
-            "    return float(t.mean()), float(t.std() / math.sqrt(n))",
+            "def kl_monte_carlo(p, q, n, seed=0):",
+            "def kl_monte_carlo(p, q, n, seed=0):\n    xs = p.sample(n, seed=seed)\n    t = (q.log_prob(xs) - p.log_prob(xs)).double()\n    return float(t.mean()), float(t.std() / math.sqrt(n))\n\n\ndef _stub(p, q, n, seed=0):",
             "check.exercise(\n    kl_monte_carlo",
         ),
     ],
@@ -102,7 +100,7 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
             "distance-spread theory without its ½",
             "theory = math.sqrt(7 / 5) / (2 * np.sqrt(DIST_DIMS))",
             "theory = math.sqrt(7 / 5) / np.sqrt(DIST_DIMS)",
-            "relative spread of distances",
+            "relative spread of distances vs",
         ),
         (
             "squared norm instead of the norm",
@@ -112,9 +110,9 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
         ),
         (
             "learner's mass_within returns 0 (passed the old d = 100 check)",
-            '"""P(‖x‖ ≤ r) for x ~ N(0, I_d)."""\n    raise NotImplementedError("your code here")',
-            "return 0.0",
-            "check.exercise(mass_within",
+            "def mass_within(r, d):",
+            "def mass_within(r, d):\n    return 0.0\n\n\ndef _stub(r, d):",
+            "solution=solution_mass_within",
         ),
     ],
     "03_kernel_density_estimation": [
@@ -144,18 +142,17 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
         ),
         (
             "learner's Silverman with the N denominator",
-            '"""Silverman\'s bandwidth (4 / 3N)^(1/5)·σ̂ for samples x (N, 1)."""\n'
-            '    raise NotImplementedError("your code here")',
-            "return (4 / (3 * x.shape[0])) ** (1 / 5) * float(x.std(unbiased=False))",
+            "def silverman_bandwidth(x):",
+            "def silverman_bandwidth(x):\n    return (4 / (3 * x.shape[0])) ** (1 / 5) * float(x.std(unbiased=False))\n\n\ndef _stub(x):",
             "helpers.check.exercise(\n    silverman_bandwidth",
         ),
     ],
     "04_gaussian_mixtures_em": [
         (
-            "E-step without the normalisation",
+            "responsibilities normalised over the wrong axis (samples, not components)",
             "return log_joint - log_px[:, None], log_px.mean()",
-            "return log_joint, log_px.mean()",
-            'helpers.check.never_decreases(history, "EM mean log-likelihood"',
+            "return log_joint - torch.logsumexp(log_joint, dim=0), log_px.mean()",
+            "final log-likelihood vs scikit-learn",
         ),
         (
             "M-step covariances divided by N instead of N_k",
@@ -171,12 +168,8 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
         ),
         (
             "learner's sampler with Lᵀ instead of L",
-            '"""n points (n, d) and their component labels (n,) by ancestral sampling."""\n'
-            '    raise NotImplementedError("your code here")',
-            "z = torch.multinomial(pi, n, replacement=True, generator=generator)\n"
-            "    eps = torch.randn(n, mu.shape[1], generator=generator)\n"
-            "    L = torch.linalg.cholesky(Sigma)\n"
-            "    return mu[z] + (L[z].transpose(1, 2) @ eps[:, :, None])[:, :, 0], z",
+            "def sample_mixture(n, pi, mu, Sigma, generator=None):",
+            "def sample_mixture(n, pi, mu, Sigma, generator=None):\n    z = torch.multinomial(pi, n, replacement=True, generator=generator)\n    eps = torch.randn(n, mu.shape[1], generator=generator)\n    L = torch.linalg.cholesky(Sigma)\n    return mu[z] + (L[z].transpose(1, 2) @ eps[:, :, None])[:, :, 0], z\n\n\ndef _stub(n, pi, mu, Sigma, generator=None):",
             "shapes(sample_mixture)",
         ),
     ],
@@ -201,9 +194,8 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
         ),
         (
             "learner's AUC counting ties as wins",
-            '"""The fraction of (positive, negative) pairs where the positive scores higher, ties counting ½."""\n'
-            '    raise NotImplementedError("your code here: compare every positive with every negative")',
-            "return float((pos[:, None] >= neg[None, :]).double().mean())",
+            "def auc_by_pairs(pos, neg):",
+            "def auc_by_pairs(pos, neg):\n    return float((pos[:, None] >= neg[None, :]).double().mean())\n\n\ndef _stub(pos, neg):",
             "helpers.check.exercise(\n    auc_by_pairs",
         ),
     ],
@@ -228,13 +220,8 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
         ),
         (
             "learner's interpolation between the first and last hidden columns",
-            'bordering the hole (the rectangle mask (1, 1, H, W) is shared by all images); visible pixels kept."""\n'
-            '    raise NotImplementedError("your code here")',
-            "hc = mask[0, 0].amax(0).nonzero().flatten()\n"
-            "    left, right = int(hc.min()), int(hc.max())\n"
-            "    c = torch.arange(x.shape[-1], dtype=x.dtype)\n"
-            "    t = ((c - left) / (right - left)).clamp(0, 1)\n"
-            "    return x * (1 - mask) + (x[..., left : left + 1] * (1 - t) + x[..., right : right + 1] * t) * mask",
+            "def row_interpolation(x, mask):",
+            "def row_interpolation(x, mask):\n    hc = mask[0, 0].amax(0).nonzero().flatten()\n    left, right = int(hc.min()), int(hc.max())\n    c = torch.arange(x.shape[-1], dtype=x.dtype)\n    t = ((c - left) / (right - left)).clamp(0, 1)\n    return x * (1 - mask) + (x[..., left : left + 1] * (1 - t) + x[..., right : right + 1] * t) * mask\n\n\ndef _stub(x, mask):",
             "check.exercise(\n    row_interpolation",
         ),
     ],
