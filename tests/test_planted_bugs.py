@@ -6,7 +6,8 @@ replacement in one code cell of the notebook (a learner's answer replaces the st
 with a function that returns the wrong thing); the test runs the notebook's code cells in fast mode
 with the bug planted and expects the named check cell to raise (``CheckFailed`` or another
 ``AssertionError``). The clean notebook is run once per lesson, with a snapshot of its variables
-before each cell that a bug changes, so each bug re-runs only a few cells.
+before each cell that a bug changes (and torch's default dtype, which 03 and 04 set to float64),
+so each bug re-runs only a few cells.
 
 The list doubles as documentation: BUGS[lesson] is what that lesson's checks are known to catch.
 """
@@ -248,7 +249,7 @@ def _run(source: str, ns: dict, label: str) -> None:
         plt.close("all")
 
 
-_SNAPSHOTS: dict[str, dict[int, dict]] = {}
+_SNAPSHOTS: dict[str, dict[int, tuple[dict, object]]] = {}
 
 
 def _snapshots(stem: str) -> dict[int, dict]:
@@ -258,6 +259,9 @@ def _snapshots(stem: str) -> dict[int, dict]:
         cells = _code_cells(stem)
         starts = {_find(cells, old, stem) for _, old, _, _ in BUGS[stem]}
         last = max(_find(cells, check, stem) for *_, check in BUGS[stem])
+        import torch
+
+        torch.set_default_dtype(torch.float32)  # a lesson may change it (03, 04 use float64): start clean
         ns: dict = {"__name__": "__main__"}
         saved = {}
         cwd = os.getcwd()
@@ -265,7 +269,7 @@ def _snapshots(stem: str) -> dict[int, dict]:
         try:
             for i, cell in enumerate(cells[: last + 1]):
                 if i in starts:
-                    saved[i] = dict(ns)
+                    saved[i] = (dict(ns), torch.get_default_dtype())
                 _run(cell, ns, f"{stem}[{i}]")
         finally:
             os.chdir(cwd)
@@ -282,7 +286,11 @@ def test_lesson_check_catches_the_planted_bug(stem, what, old, new, check):
     start, stop = _find(cells, old, what), _find(cells, check, what)
     assert start <= stop, f"{what}: the buggy cell must come before the check that catches it"
     assert cells[start].count(old) == 1, f"{what}: {old!r} must occur once in its cell"
-    ns = dict(_snapshots(stem)[start])
+    import torch
+
+    snapshot, dtype = _snapshots(stem)[start]
+    ns = dict(snapshot)
+    torch.set_default_dtype(dtype)
     cwd = os.getcwd()
     os.chdir(NOTEBOOKS)
     try:
@@ -292,6 +300,7 @@ def test_lesson_check_catches_the_planted_bug(stem, what, old, new, check):
                 _run(source, ns, f"{stem}[{i}] with '{what}'")
     finally:
         os.chdir(cwd)
+        torch.set_default_dtype(torch.float32)
 
 
 def test_every_lesson_has_planted_bugs_including_an_exercise():
