@@ -89,7 +89,9 @@ def test_api_conventions(data):
     assert isinstance(lp, torch.Tensor) and lp.shape == (len(Q),) and lp.dtype == torch.float64
     assert kde.score(Q) == pytest.approx(kde.score_samples(Q).sum())
     assert kde.get_params()["bandwidth"] == 0.5
-    assert KernelDensity(bandwidth=0.5).fit(X[:, 0]).n_features_in_ == 1  # 1-D input = one feature
+    assert KernelDensity(bandwidth=0.5).fit(X[:, :1]).n_features_in_ == 1
+    with pytest.raises(ValueError, match=r"X must have 2 dimensions.*Reshape your data: X\.reshape\(-1, 1\)"):
+        KernelDensity(bandwidth=0.5).fit(X[:, 0])  # one feature or one sample? scikit-learn asks
 
 
 def test_cv_picks_best_held_out_bandwidth(data):

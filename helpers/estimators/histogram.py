@@ -20,8 +20,8 @@ import math
 import numpy as np
 import torch
 
-from .._validate import as_samples, as_tensor, positive_int
-from ._base import DTYPE, DensityEstimator, check_features, check_fitted, torch_generator
+from .._validate import as_tensor, positive_int
+from ._base import DTYPE, DensityEstimator, check_features, check_fitted, fit_input, torch_generator
 
 __all__ = ["Histogram"]
 
@@ -98,7 +98,7 @@ class Histogram(DensityEstimator):
             or not (math.isfinite(fl) and fl >= 0)
         ):
             raise ValueError(f"floor must be a number ≥ 0, got {fl!r}.")
-        X = as_samples(X, "X").to(DTYPE)
+        X = fit_input(self, X)
         d = X.shape[1]
         bins = self._bins_per_axis(d)
         n_cells = math.prod(bins)
