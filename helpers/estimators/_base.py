@@ -7,7 +7,7 @@ import torch
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import NotFittedError
 
-from .._validate import as_matrix, positive_int
+from .._validate import _is_sparse, as_matrix, positive_int
 
 __all__ = ["DTYPE", "DensityEstimator", "check_features", "check_fitted", "fit_input", "torch_generator"]
 
@@ -37,10 +37,17 @@ def check_fitted(est, attr: str, what: str = "using it") -> None:
         raise NotFittedError(f"This {type(est).__name__} is not fitted yet; call .fit(X) before {what}.")
 
 
-def fit_input(est, X, name: str = "X", min_rows: int = 1) -> torch.Tensor:
+def _one_feature(X, allow_1d: bool):
+    """A 1-D array as one feature (n, 1) where the estimator allows it (the histogram, like numpy's)."""
+    if allow_1d and not _is_sparse(X) and np.ndim(X) == 1:
+        return X[:, None]
+    return X
+
+
+def fit_input(est, X, name: str = "X", min_rows: int = 1, allow_1d: bool = False) -> torch.Tensor:
     """The training data as float64 (n, d) on the CPU, checked as scikit-learn checks it; sets
-    ``n_features_in_``."""
-    X = as_matrix(X, name, min_rows=min_rows).detach().cpu().to(DTYPE)
+    ``n_features_in_``. ``allow_1d``: read a 1-D array as one feature instead of refusing it."""
+    X = as_matrix(_one_feature(X, allow_1d), name, min_rows=min_rows).detach().cpu().to(DTYPE)
     est.n_features_in_ = X.shape[1]
     return X
 
@@ -58,9 +65,9 @@ class DensityEstimator(DensityMixin, BaseEstimator):
         return float(self.log_prob(X).mean())
 
 
-def check_features(est, X, name: str = "X") -> torch.Tensor:
+def check_features(est, X, name: str = "X", allow_1d: bool = False) -> torch.Tensor:
     """X as float64 (n, d) with the d the estimator was fitted on (scikit-learn's message)."""
-    X = as_matrix(X, name, min_rows=0).detach().cpu().to(DTYPE)
+    X = as_matrix(_one_feature(X, allow_1d), name, min_rows=0).detach().cpu().to(DTYPE)
     d = est.n_features_in_
     if X.shape[1] != d:
         raise ValueError(
