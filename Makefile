@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 KERNEL := learning-the-data-distribution
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test book setup strip lint benchmark clean test-oldest mutants
+.PHONY: lab test book setup strip lint benchmark clean test-oldest mutants test-notebooks
 
 setup: $(STAMP)
 
@@ -42,6 +42,12 @@ strip: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check helpers tests scripts benchmarks notebooks
+
+# Every notebook executed twice in one offline kernel (deterministic checked numbers, Run All twice);
+# `make test` does this for a cheap subset only (tests/test_notebooks_run.py says which and why).
+test-notebooks: $(STAMP)
+	COURSE_TWICE=all COURSE_FAST=1 COURSE_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest \
+	    tests/test_notebooks_run.py -m notebooks -n 2 -p no:cacheprovider -q
 
 # The unit tests against the LOWEST versions requirements.txt admits for the core libraries
 # (a separate venv in build/oldest-venv; pip downloads, minutes). Not part of `make test`.
