@@ -171,6 +171,12 @@ def greater(a, b, what: str = "value", margin: float = 0.0, quiet: bool = False)
 
 def has_shape(x, shape: tuple, what: str = "array", quiet: bool = False) -> None:
     """``x.shape`` equals ``shape`` (use -1 for any size)."""
+    if not hasattr(x, "shape"):
+        raise ValueError(f"{what}: expected an array or tensor, got {type(x).__name__} (it has no shape).")
+    if not isinstance(shape, (tuple, list, torch.Size)) or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape
+    ):
+        raise ValueError(f"shape must be a tuple of whole numbers (-1 for any size), got {shape!r}.")
     actual = tuple(x.shape)
     if len(actual) != len(shape) or any(s != -1 and s != a for s, a in zip(shape, actual)):
         raise CheckFailed(f"{what} has shape {actual}, expected {tuple(shape)}.")
