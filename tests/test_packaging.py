@@ -78,7 +78,10 @@ def installed(wheel, tmp_path_factory):
     )  # fmt: skip
     # this environment's libraries, appended after the venv's own site-packages (no .pth processing
     # there, so the editable install of helpers stays invisible)
-    libs = [p for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}]
+    libs = [
+        p
+        for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
+    ]
     (purelib / "borrowed_libs.pth").write_text("\n".join(sorted(set(libs))) + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COURSE_ROOT")}
     subprocess.run(

@@ -44,7 +44,9 @@ def _integral_1d(est, X, pad):
 
 
 @FAST
-@given(X=datasets(), kernel=st.sampled_from(["gaussian", "tophat", "epanechnikov"]), rel_h=st.floats(0.05, 1.0))
+@given(
+    X=datasets(), kernel=st.sampled_from(["gaussian", "tophat", "epanechnikov"]), rel_h=st.floats(0.05, 1.0)
+)
 def test_kde_integrates_to_one(X, kernel, rel_h):
     h = rel_h * X.std() + 1e-3
     est = KernelDensity(bandwidth=h, kernel=kernel).fit(X)
@@ -95,7 +97,13 @@ def test_em_never_lowers_the_log_likelihood(X, k, cov, init, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = GaussianMixture(
-            k, covariance_type=cov, init_params=init, random_state=seed, tol=1e-10, max_iter=60, reg_covar=1e-4
+            k,
+            covariance_type=cov,
+            init_params=init,
+            random_state=seed,
+            tol=1e-10,
+            max_iter=60,
+            reg_covar=1e-4,
         ).fit(X)
     hist = m.log_likelihood_history_
     if len(hist) >= 2:
@@ -115,7 +123,9 @@ def test_gaussian_samples_have_the_fitted_moments(X, seed):
     sd = np.sqrt(np.diag(g.covariance_))
     # 6 standard errors: a false alarm has probability < 1e-8 per coordinate
     assert np.all(np.abs(s.mean(0) - g.mean_) < 6 * sd / math.sqrt(n))
-    np.testing.assert_allclose(np.cov(s.T), g.covariance_, atol=float(6 * sd.max() ** 2 * math.sqrt(2 / n)) + 1e-12)
+    np.testing.assert_allclose(
+        np.cov(s.T), g.covariance_, atol=float(6 * sd.max() ** 2 * math.sqrt(2 / n)) + 1e-12
+    )
 
 
 @FAST
@@ -139,9 +149,9 @@ def test_mixture_kde_and_histogram_samples_have_the_fitted_mean(X, seed):
     assert np.all((s >= X.min(0) - 1e-9) & (s <= X.max(0) + 1e-9))  # inside the fitted range
 
 
-finite_points = st.lists(
-    st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=1, max_size=20
-).map(np.array)
+finite_points = st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=1, max_size=20).map(
+    np.array
+)
 
 
 @FAST
@@ -171,7 +181,9 @@ def test_bits_per_dim_round_trips(lp, d, bins):
     back = -bpd * d * math.log(2) + (d * math.log(bins) if bins else 0.0)
     assert back == pytest.approx(lp, rel=1e-9, abs=1e-6 * d)
     # per-sample values and their mean give the same answer
-    assert metrics.bits_per_dim(torch.tensor([lp, lp], dtype=torch.float64), d, n_bins=bins) == pytest.approx(bpd)
+    assert metrics.bits_per_dim(torch.tensor([lp, lp], dtype=torch.float64), d, n_bins=bins) == pytest.approx(
+        bpd
+    )
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)

@@ -379,7 +379,9 @@ class KernelDensity(DensityEstimator):
         if gauss:
             bad = (sums < 1e-280).nonzero()[:, 0]
             if len(bad):  # far from all data: exact shifted log-sum-exp over every point
-                out[bad] = self._log_sums_stable(Qa[bad] / c, Ta, torch.tensor([c], dtype=_DTYPE), 8192, w)[:, 0]
+                out[bad] = self._log_sums_stable(Qa[bad] / c, Ta, torch.tensor([c], dtype=_DTYPE), 8192, w)[
+                    :, 0
+                ]
         return out - (float(_log_norm(self.kernel, d, h)[0]) + math.log(n))
 
     def score(self, X, y=None) -> float:
