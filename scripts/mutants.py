@@ -36,7 +36,11 @@ def run(patterns: list[str], children: int) -> None:
 
 def report(patterns: list[str]) -> float:
     out = subprocess.run(
-        [str(BIN / "mutmut"), "results", "--all", "true"], cwd=ROOT, capture_output=True, text=True, check=True
+        [str(BIN / "mutmut"), "results", "--all", "true"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rx = [re.compile("^" + re.escape(p).replace(r"\*", ".*")) for p in patterns] if patterns else None
     by_module: dict[str, Counter] = defaultdict(Counter)
