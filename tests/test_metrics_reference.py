@@ -29,7 +29,8 @@ def _mmd_numpy(x, y, h):
 def _median_numpy(x, y):
     z = np.concatenate([x, y])
     d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(-1))
-    return float(np.median(d[np.triu_indices(len(z), 1)]))
+    pairs = np.sort(d[np.triu_indices(len(z), 1)])
+    return float(pairs[(len(pairs) - 1) // 2])  # torch.median: the lower of the two middle values
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,31 @@ def test_mean_log_likelihood_batches_and_values():
     assert metrics.mean_log_likelihood(torch.tensor([-math.inf, 0.0])) == -math.inf  # allowed: a real zero
     with pytest.raises(ValueError, match=r"^log_prob returned NaN; check the model's parameters\.$"):
         metrics.mean_log_likelihood(lambda x: torch.full((len(x),), math.nan), x)
+
+
+def test_metrics_need_enough_rows():
+    with pytest.raises(ValueError, match=r"^pass the data x when log_prob is a function\.$"):
+        metrics.mean_log_likelihood(lambda x: x)
+    with pytest.raises(ValueError, match=r"^x needs at least 1 sample"):
+        metrics.mean_log_likelihood(lambda x: -x.sum(1), torch.zeros(0, 2))
+    # the unbiased MMD divides by m(m − 1): one sample of y is refused, not a division by zero
+    with pytest.raises(ValueError, match=r"^y needs at least 2 sample"):
+        metrics.mmd(np.zeros((5, 2)), np.zeros((1, 2)), bandwidth=1.0)
+
+
+def test_median_heuristic_uses_the_first_2000_points_of_each_set():
+    # a NaN as the 2001st point would turn the median into NaN (and the fallback 1.0) if it were used
+    x = torch.cat([torch.zeros(2000, 1), torch.tensor([[math.nan]])]).double()
+    y = 3 * torch.ones(2000, 1, dtype=torch.float64)
+    assert _median_bandwidth(x, y) == 3.0  # half the pairs are 3 apart, the lower median is 3
+
+
+def test_digit_score_prints_and_converts():
+    s = metrics.DigitScore(fd=12.345, fd_floor=3.21, confidence=0.9876, classes=9, n=500, binarized=True)
+    assert str(s) == "FD 12.35 (real-vs-real floor 3.21), confidence 0.988, 9/10 classes, n = 500 (binarised)"
+    s.binarized = False
+    assert str(s).endswith("n = 500")
+    assert s.as_dict() == {
+        "fd": 12.345, "fd_floor": 3.21, "confidence": 0.9876, "classes": 9, "n": 500, "binarized": False,
+    }  # fmt: skip
+    assert s.as_dict() is not s.__dict__
