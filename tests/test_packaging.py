@@ -92,41 +92,46 @@ def installed(wheel, tmp_path_factory):
     return py, env, cwd
 
 
-def test_non_editable_install_imports_every_public_module(installed):
+_PRETRAINED = (
+    "from helpers.models import pretrained\n"
+    "try:\n"
+    "    pretrained('digit_classifier')\n"
+    "    print('LOADED')\n"
+    "except ValueError as err:\n"
+    "    print('ERROR', err)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def probe(installed):
+    """One process (torch is imported once): every public module, then a shipped checkpoint."""
     py, env, cwd = installed
-    mods = _public_modules()
     code = (
         "import importlib, helpers\n"
-        f"for m in {mods!r}: importlib.import_module(m)\n"
+        f"for m in {_public_modules()!r}: importlib.import_module(m)\n"
         "import helpers.estimators, helpers.models\n"
-        "print(helpers.__file__)"
+        "print('FROM', helpers.__file__)\n" + _PRETRAINED
     )
     res = subprocess.run([str(py), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    where = Path(res.stdout.strip().splitlines()[-1])
+    return res.stdout
+
+
+def test_non_editable_install_imports_every_public_module(probe):
+    where = Path(next(x for x in probe.splitlines() if x.startswith("FROM ")).removeprefix("FROM "))
     assert str(ROOT) not in str(where) and "site-packages" in str(where), f"helpers imported from {where}"
-    assert len(mods) >= 10
+    assert len(_public_modules()) >= 10
 
 
-def test_assets_found_by_one_rule_and_a_clear_error_when_absent(installed):
+def test_assets_found_by_one_rule_and_a_clear_error_when_absent(installed, probe):
     py, env, cwd = installed
-    code = (
-        "from helpers.models import pretrained\n"
-        "try:\n"
-        "    pretrained('digit_classifier')\n"
-        "    print('LOADED')\n"
-        "except ValueError as err:\n"
-        "    print('ERROR', err)\n"
-    )
-    res = subprocess.run([str(py), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
     # installed outside the checkout: the error names the folder it looked in
-    assert "ERROR" in res.stdout and "assets/checkpoints/manifest.json" in res.stdout, res.stdout
-    looked = res.stdout.split(" in ", 1)[1]
-    assert "site-packages" in looked
+    line = next(x for x in probe.splitlines() if x.startswith(("ERROR", "LOADED")))
+    assert line.startswith("ERROR") and "assets/checkpoints/manifest.json" in line, probe
+    assert "site-packages" in line.split(" in ", 1)[1]
     # COURSE_ROOT points the installed package at a checkout
     res = subprocess.run(
-        [str(py), "-c", code], cwd=cwd, env={**env, "COURSE_ROOT": str(ROOT)}, capture_output=True, text=True,
-        timeout=300,
+        [str(py), "-c", _PRETRAINED], cwd=cwd, env={**env, "COURSE_ROOT": str(ROOT)}, capture_output=True,
+        text=True, timeout=300,
     )  # fmt: skip
     assert "LOADED" in res.stdout, res.stdout + res.stderr[-2000:]
