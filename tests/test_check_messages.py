@@ -290,3 +290,21 @@ def test_exercise_half_written_stub_counts_as_not_attempted():
         return x * x
 
     assert check.exercise(partial, solution=_solution_square, cases=[1.0, 3.0], quiet=True) == "not attempted"
+
+
+def test_never_decreases_names_the_drop_furthest_beyond_its_own_limit():
+    # the limit scales with |value|: a drop of 2 at 3 is far worse than a drop of 2 at a million
+    with pytest.raises(check.CheckFailed, match=r"^log-likelihood decreased from 3 to 1 at step 1\.$"):
+        check.never_decreases([3.0, 1.0, 1e6, 1e6 - 2])
+
+
+def test_has_shape_refuses_what_is_not_a_shape():
+    with pytest.raises(
+        ValueError, match=r"^weights: expected an array or tensor, got float \(it has no shape\)\.$"
+    ):
+        check.has_shape(3.0, (1,), "weights")
+    for bad in [("a",), (True,), (1.0,), "2", 2]:
+        with pytest.raises(ValueError, match=r"^shape must be a tuple of whole numbers \(-1 for any size\)"):
+            check.has_shape(np.zeros(1), bad)
+    check.has_shape(np.zeros((1, 2)), torch.Size([1, 2]), quiet=True)
+    check.has_shape(np.zeros((1, 2)), (np.int64(1), 2), quiet=True)
