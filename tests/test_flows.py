@@ -34,7 +34,9 @@ def test_layer_log_det_matches_autograd_and_inverse_inverts(name):
     layer, x = _layers()[name]
     _perturbed(layer)
     z, log_det = layer(x)
-    check.close_to(log_det, flows.layer_jacobian_logdet(layer, x), f"{name} log-det", rtol=1e-4, atol=1e-5, quiet=True)
+    check.close_to(
+        log_det, flows.layer_jacobian_logdet(layer, x), f"{name} log-det", rtol=1e-4, atol=1e-5, quiet=True
+    )
     x_back, log_det_back = layer.inverse(z)
     assert torch.allclose(x_back, x, atol=1e-5), f"{name}: inverse(forward(x)) must give x back"
     assert torch.allclose(log_det + log_det_back, torch.zeros(len(x)), atol=1e-5), (
@@ -47,15 +49,21 @@ def test_conv_coupling_log_det_matches_autograd(kind):
     torch.manual_seed(1)
     layer = _perturbed(flows.ConvCoupling(4, 4, kind, parity=1, hidden=8), 0.2)
     x = torch.randn(1, 4, 4, 4)
-    J = torch.autograd.functional.jacobian(lambda v: layer(v.reshape(1, 4, 4, 4))[0].reshape(-1), x.reshape(-1))
-    check.close_to(layer(x)[1], torch.linalg.slogdet(J)[1], f"conv coupling ({kind}) log-det", atol=1e-4, quiet=True)
+    J = torch.autograd.functional.jacobian(
+        lambda v: layer(v.reshape(1, 4, 4, 4))[0].reshape(-1), x.reshape(-1)
+    )
+    check.close_to(
+        layer(x)[1], torch.linalg.slogdet(J)[1], f"conv coupling ({kind}) log-det", atol=1e-4, quiet=True
+    )
     assert torch.allclose(layer.inverse(layer(x)[0])[0], x, atol=1e-5)
 
 
 def test_logit_and_squeeze_log_dets():
     x = torch.rand(1, 1, 4, 4) * 0.9 + 0.05
     for layer in (flows.LogitTransform(0.05), flows.Squeeze()):
-        J = torch.autograd.functional.jacobian(lambda v: layer(v.reshape(1, 1, 4, 4))[0].reshape(-1), x.reshape(-1))
+        J = torch.autograd.functional.jacobian(
+            lambda v, f=layer: f(v.reshape(1, 1, 4, 4))[0].reshape(-1), x.reshape(-1)
+        )
         check.close_to(layer(x)[1], torch.linalg.slogdet(J)[1], type(layer).__name__, atol=1e-4, quiet=True)
         assert torch.allclose(layer.inverse(layer(x)[0])[0], x, atol=1e-5)
 
@@ -156,7 +164,9 @@ def test_training_lowers_the_nll_and_checkpoints_round_trip(tmp_path):
     history, _ = flows.fit_forward_kl(model, train_x, steps=150, batch_size=256)
     with torch.no_grad():
         after = float(-model.log_prob(test_x).mean())
-    assert after < before - 0.3, f"150 steps should lower the held-out NLL clearly ({before:.2f} → {after:.2f})"
+    assert after < before - 0.3, (
+        f"150 steps should lower the held-out NLL clearly ({before:.2f} → {after:.2f})"
+    )
     save_pretrained("flow_test", model, directory=tmp_path, steps=150)
     loaded = pretrained("flow_test", directory=tmp_path)
     with torch.no_grad():
@@ -191,7 +201,13 @@ def test_planted_wrong_log_det_sign_fails_the_autograd_check():
     layer = _perturbed(WrongSignCoupling(torch.tensor([1.0, 0.0]), hidden=16), 0.5)
     x = torch.randn(16, 2)
     with pytest.raises(check.CheckFailed, match="log-det"):
-        check.close_to(layer(x)[1], flows.layer_jacobian_logdet(layer, x), "layer log-det vs autograd", rtol=1e-4, atol=1e-4)
+        check.close_to(
+            layer(x)[1],
+            flows.layer_jacobian_logdet(layer, x),
+            "layer log-det vs autograd",
+            rtol=1e-4,
+            atol=1e-4,
+        )
 
 
 @pytest.fixture(scope="module")

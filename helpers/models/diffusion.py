@@ -75,7 +75,9 @@ def iterated_noising(x0, betas: torch.Tensor, ts, n_chains: int = 20_000, seed: 
     x = x0.expand(n_chains, len(x0)).clone()
     out = {}
     for t in range(1, ts[-1] + 1):
-        x = (1 - betas[t - 1]).sqrt() * x + betas[t - 1].sqrt() * torch.randn(x.shape, generator=g, dtype=torch.float64)
+        x = (1 - betas[t - 1]).sqrt() * x + betas[t - 1].sqrt() * torch.randn(
+            x.shape, generator=g, dtype=torch.float64
+        )
         if t in ts:
             out[t] = (x.mean(0), x.var(0))
     return out
@@ -109,7 +111,9 @@ class Diffusion(nn.Module):
         self.T, self.schedule = int(T), schedule
         abar = torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - betas, 0)])
         # index t = 0..T; beta[0] is unused
-        self.register_buffer("betas", torch.cat([torch.zeros(1, dtype=torch.float64), betas]).float(), persistent=False)
+        self.register_buffer(
+            "betas", torch.cat([torch.zeros(1, dtype=torch.float64), betas]).float(), persistent=False
+        )
         self.register_buffer("alpha_bar", abar.float(), persistent=False)
 
     def snr(self) -> torch.Tensor:
@@ -206,11 +210,15 @@ class ToyDDPM(RecordsArgs, Diffusion):
 
     clip = 5.0
 
-    def __init__(self, dim: int = 2, T: int = 100, schedule: str = "cosine", hidden: int = 128, n_hidden: int = 3):
+    def __init__(
+        self, dim: int = 2, T: int = 100, schedule: str = "cosine", hidden: int = 128, n_hidden: int = 3
+    ):
         super().__init__()
         self.shape = (positive_int(dim, "dim"),)
         self._init_schedule(T, schedule)
-        self.net = MLPDenoiser(self.shape[0], positive_int(hidden, "hidden"), positive_int(n_hidden, "n_hidden"), self.T)
+        self.net = MLPDenoiser(
+            self.shape[0], positive_int(hidden, "hidden"), positive_int(n_hidden, "n_hidden"), self.T
+        )
 
     def _check(self, x):
         return as_samples(x, "x", dim=self.shape[0])
@@ -256,7 +264,9 @@ class ToyDDPM(RecordsArgs, Diffusion):
             else:
                 beta_tilde = (1 - abar[t - 1]) / (1 - abar[t]) * betas[t]
                 var = self.reverse_variance(t)
-                mu_tilde = (abar[t - 1].sqrt() * betas[t] * x0d + alpha_t.sqrt() * (1 - abar[t - 1]) * xt) / (1 - abar[t])
+                mu_tilde = (abar[t - 1].sqrt() * betas[t] * x0d + alpha_t.sqrt() * (1 - abar[t - 1]) * xt) / (
+                    1 - abar[t]
+                )
                 kls.append(
                     0.5 * d * (beta_tilde / var - 1 + torch.log(var / beta_tilde))
                     + (mu_tilde - mu_theta).pow(2).sum(1) / (2 * var)
@@ -358,6 +368,21 @@ class DigitDDPM(RecordsArgs, Diffusion):
         return self.to_images(self.sample_path(n, steps, 1.0 if method == "ancestral" else 0.0, seed))
 
 
+def _progress(step: int, steps: int, elapsed: float, max_seconds: float | None) -> float:
+    """How far training is, in [0, 1]: by steps, or by time when a time budget is given."""
+    done = step / steps
+    return done if max_seconds is None else max(done, elapsed / max_seconds)
+
+
+def _set_lr(opt, lr: float, step: int, progress: float, warmup: int = 50) -> None:
+    """Linear warm-up over ``warmup`` steps, then a cosine from lr down to lr/20 as progress → 1."""
+    factor = min(1.0, (step + 1) / warmup) * (
+        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    )
+    for group in opt.param_groups:
+        group["lr"] = lr * factor
+
+
 def fit(
     model: Diffusion,
     data: torch.Tensor,
@@ -370,22 +395,26 @@ def fit(
     max_seconds: float | None = None,
     progress: bool = False,
 ):
-    """Train ``model`` on ``data`` (already in model space) with the DDPM loss: Adam, cosine learning
-    rate, gradient clipping at 1. The weights kept at the end are an exponential moving average
-    (decay ``ema``) of the iterates — they give cleaner samples than the last iterate.
-    max_seconds stops early (the steps done are in the history). Returns (history, seconds)."""
+    """Train ``model`` on ``data`` (already in model space) with the DDPM loss: Adam, a short warm-up
+    then a cosine learning rate, gradient clipping at 1. The weights kept at the end are an
+    exponential moving average (decay ``ema``) of the iterates — cleaner samples than the last one.
+    max_seconds: a time budget; the cosine then follows whichever of steps and seconds runs out
+    first, so a slow machine does fewer steps but still ends with a small learning rate (the steps
+    done are ``len(history["loss"])``). Returns (history, seconds)."""
     steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
     if not 0 <= ema < 1:
         raise ValueError(f"ema must be in [0, 1), got {ema}.")
     data = torch.as_tensor(data)
     if tuple(data.shape[1:]) != tuple(model.shape):
-        raise ValueError(f"data must be shaped (n, {', '.join(map(str, model.shape))}), got {tuple(data.shape)}.")
+        raise ValueError(
+            f"data must be shaped (n, {', '.join(map(str, model.shape))}), got {tuple(data.shape)}."
+        )
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     averaged = copy.deepcopy(model).eval() if ema > 0 else model
     history = {"loss": []}
     start = time.perf_counter()
+    _set_lr(opt, lr, 0, 0.0)
     model.train()
     for step in range(steps):
         idx = torch.randint(0, len(data), (batch_size,), generator=g)
@@ -394,7 +423,8 @@ def fit(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        sched.step()
+        progress = _progress(step + 1, steps, time.perf_counter() - start, max_seconds)
+        _set_lr(opt, lr, step + 1, progress)
         if ema > 0:
             with torch.no_grad():
                 decay = min(ema, (1 + step) / (10 + step))
@@ -402,8 +432,11 @@ def fit(
                     pa.lerp_(p, 1 - decay)
         history["loss"].append(float(loss.detach()))
         if progress and step % 200 == 0:
-            print(f"step {step}: loss {history['loss'][-1]:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            print(
+                f"step {step}: loss {history['loss'][-1]:.4f} ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+        if progress >= 1:
             break
     if ema > 0:
         model.load_state_dict(averaged.state_dict())
@@ -412,5 +445,13 @@ def fit(
 
 
 #: Names of the shipped checkpoints and their recipes (shared by the notebook and the script).
-TOY_CHECKPOINT, TOY_DATA, TOY_STEPS, TOY_BATCH, TOY_LR = "ddpm_two_moons", "two_moons", 6000, 512, 2e-3
-DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR, DIGIT_SIZE = "ddpm_digits", 2400, 64, 2e-3, 14
+TOY_CHECKPOINT, TOY_DATA, TOY_STEPS, TOY_BATCH, TOY_LR, TOY_SECONDS = (
+    "ddpm_two_moons",
+    "two_moons",
+    4000,
+    512,
+    2e-3,
+    120,
+)
+DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR = "ddpm_digits", 2000, 64, 2e-3
+DIGIT_SIZE, DIGIT_CHANNELS, DIGIT_SECONDS = 14, 24, 330

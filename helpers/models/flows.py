@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import as_images, as_samples, positive, positive_int
-from ..train import train
 from . import RecordsArgs
 
 __all__ = [
@@ -127,14 +126,20 @@ class ConvCoupling(nn.Module):
     """The affine coupling on images (C, H, W): ``mask`` is a checkerboard over pixels or half of the
     channels; s and t come from a small CNN that sees only the kept pixels (and the mask)."""
 
-    def __init__(self, channels: int, size: int, kind: str = "checkerboard", parity: int = 0, hidden: int = 32):
+    def __init__(
+        self, channels: int, size: int, kind: str = "checkerboard", parity: int = 0, hidden: int = 32
+    ):
         super().__init__()
         if kind == "checkerboard":
             mask = checkerboard(size, size, parity).expand(1, channels, size, size).clone()
         elif kind == "channel":
             half = torch.zeros(channels)
             half[: channels // 2] = 1
-            mask = (half.flip(0) if parity else half)[None, :, None, None].expand(1, channels, size, size).clone()
+            mask = (
+                (half.flip(0) if parity else half)[None, :, None, None]
+                .expand(1, channels, size, size)
+                .clone()
+            )
         else:
             raise ValueError(f"kind must be 'checkerboard' or 'channel', got {kind!r}.")
         self.register_buffer("mask", mask)
@@ -448,107 +453,130 @@ def layer_jacobian_logdet(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 # Training: one function per objective, used by the notebook and scripts/train_flows.py
 
 
-def _cosine_schedule(opt, steps, lr):
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr / 20)
-    return lambda step, loss: sched.step()
+def _fit_loop(model, loss_fn, *, steps, lr, seed, max_seconds, clip=10.0, progress=False):
+    """Adam on ``loss_fn(generator)`` with a warm-up and a cosine learning rate that follows
+    whichever of ``steps`` and ``max_seconds`` runs out first. Returns (history, seconds)."""
+    from .diffusion import _progress, _set_lr
 
-
-def fit_forward_kl(
-    model: Flow, data, *, steps: int = 3000, batch_size: int = 256, lr: float = 2e-3, seed: int = 0, progress=False
-):
-    """Maximum likelihood = minimising KL(p_data ‖ p_θ) on samples ``data`` (N, D): the loss is the
-    mean negative log-likelihood −log p_θ(x). Returns (history, seconds)."""
-    data = as_samples(data, "data", dim=model.event_shape[0], min_rows=2)
     steps = positive_int(steps, "steps")
+    if max_seconds is not None:
+        max_seconds = positive(max_seconds, "max_seconds")
     opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+    g = _generator(seed)
+    history = {"loss": []}
     start = time.perf_counter()
-    history = train(
-        model,
-        lambda m, x: -m.log_prob(x).mean(),
-        data,
-        epochs=math.ceil(steps * batch_size / len(data)) + 1,
-        max_steps=steps,
-        batch_size=batch_size,
-        optimizer=opt,
-        clip_grad=10.0,
-        device="cpu",
-        seed=seed,
-        progress=progress,
-        callback=_cosine_schedule(opt, steps, lr),
-    )
+    _set_lr(opt, lr, 0, 0.0)
+    model.train()
+    for step in range(steps):
+        loss = loss_fn(g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        done = _progress(step + 1, steps, time.perf_counter() - start, max_seconds)
+        _set_lr(opt, lr, step + 1, done)
+        history["loss"].append(float(loss.detach()))
+        if progress and step % 100 == 0:
+            print(
+                f"step {step}: loss {history['loss'][-1]:.3f} ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+        if done >= 1:
+            break
+    model.eval()
     return history, time.perf_counter() - start
 
 
+def fit_forward_kl(
+    model: Flow,
+    data,
+    *,
+    steps: int = 3000,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    progress=False,
+):
+    """Maximum likelihood = minimising KL(p_data ‖ p_θ) on samples ``data`` (N, D): the loss is the
+    mean negative log-likelihood −log p_θ(x) of random batches. Adam, warm-up and cosine learning
+    rate (over ``steps``, or ``max_seconds`` if that runs out first). Returns (history, seconds)."""
+    data = as_samples(data, "data", dim=model.event_shape[0], min_rows=2)
+    batch_size = positive_int(batch_size, "batch_size")
+
+    def loss_fn(g):
+        return -model.log_prob(data[torch.randint(0, len(data), (batch_size,), generator=g)]).mean()
+
+    return _fit_loop(
+        model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, progress=progress
+    )
+
+
 def fit_reverse_kl(
-    model: Flow, target_log_prob, *, steps: int = 3000, batch_size: int = 256, lr: float = 2e-3, seed: int = 0
+    model: Flow,
+    target_log_prob,
+    *,
+    steps: int = 3000,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    seed: int = 0,
+    max_seconds: float | None = None,
 ):
     """Minimise KL(q_θ ‖ p̃) = E_{x~q_θ}[log q_θ(x) − log p̃(x)] (+ log Z): no data, only an
     unnormalised target log-density and samples from the flow itself. Returns (history, seconds)."""
     if not callable(target_log_prob):
         raise ValueError("target_log_prob must be a function mapping points (n, D) to log-densities (n,).")
-    steps = positive_int(steps, "steps")
-    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
-    sched = _cosine_schedule(opt, steps, lr)
-    g = _generator(seed)
-    history = {"loss": []}
-    start = time.perf_counter()
-    model.train()
-    for step in range(steps):
+    batch_size = positive_int(batch_size, "batch_size")
+
+    def loss_fn(g):
         x, log_q = model.sample_and_log_prob(batch_size, g)
-        loss = (log_q - target_log_prob(x)).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        sched(step, loss)
-        history["loss"].append(float(loss.detach()))
-    model.eval()
-    return history, time.perf_counter() - start
+        return (log_q - target_log_prob(x)).mean()
+
+    return _fit_loop(model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds)
 
 
 def fit_digits(
-    model: DigitFlow, images, *, steps: int = 2000, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, progress=False
+    model: DigitFlow,
+    images,
+    *,
+    steps: int = 2000,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    progress=False,
 ):
     """Maximum likelihood on dequantised digits: each batch gets fresh uniform noise
     ((k + u)/256, u ~ U[0, 1)), so the flow learns a density that is a bound on the discrete pixels.
-    Returns (history, seconds); the loss is in bits/dim."""
+    Adam with a warm-up and a cosine learning rate; with ``max_seconds`` the cosine follows whichever
+    of steps and seconds runs out first. Returns (history, seconds); the loss is in bits/dim."""
     images = as_images(images, "images", unit_range=True)
-    steps = positive_int(steps, "steps")
-    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+    batch_size = positive_int(batch_size, "batch_size")
     D = images[0].numel()
 
-    def loss_fn(m, x):
-        x = (torch.round(x * 255) + torch.rand_like(x)) / 256
-        nll = -m.log_prob(x).mean()
-        return (nll + D * math.log(256)) / (D * math.log(2))
+    def loss_fn(g):
+        x = images[torch.randint(0, len(images), (batch_size,), generator=g)]
+        x = (torch.round(x * 255) + torch.rand(x.shape, generator=g)) / 256
+        return (-model.log_prob(x).mean() + D * math.log(256)) / (D * math.log(2))
 
-    start = time.perf_counter()
-    history = train(
-        model,
-        loss_fn,
-        images,
-        epochs=math.ceil(steps * batch_size / len(images)) + 1,
-        max_steps=steps,
-        batch_size=batch_size,
-        optimizer=opt,
-        clip_grad=50.0,
-        device="cpu",
-        seed=seed,
-        progress=progress,
-        callback=_cosine_schedule(opt, steps, lr),
+    return _fit_loop(
+        model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, clip=50.0, progress=progress
     )
-    return history, time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------------------------------
 # The data splits and recipes of the shipped checkpoints (the notebook and the script share them)
 
 #: 2-D toy sets with a shipped RealNVP: name of the checkpoint → name in helpers.data.TOY_2D.
-TOY_CHECKPOINTS = {"flow_two_moons": "two_moons", "flow_8gaussians": "8gaussians", "flow_checkerboard": "checkerboard"}
+TOY_CHECKPOINTS = {
+    "flow_two_moons": "two_moons",
+    "flow_8gaussians": "8gaussians",
+    "flow_checkerboard": "checkerboard",
+}
 TOY_N_TRAIN, TOY_N_TEST = 10_000, 5_000
-TOY_STEPS, TOY_BATCH, TOY_LR = 4000, 256, 2e-3
-REVERSE_CHECKPOINT, REVERSE_STEPS = "flow_8gaussians_reverse_kl", 3000
-DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR = "flow_digits", 1000, 64, 1e-3
+TOY_STEPS, TOY_BATCH, TOY_LR, TOY_SECONDS = 3000, 256, 2e-3, 75
+REVERSE_CHECKPOINT, REVERSE_STEPS = "flow_8gaussians_reverse_kl", 2000
+DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR, DIGIT_SECONDS = "flow_digits", 1000, 64, 1e-3, 240
 
 
 def toy_split(name: str, n_train: int = TOY_N_TRAIN, n_test: int = TOY_N_TEST):
