@@ -445,13 +445,7 @@ def fit(
 
 
 #: Names of the shipped checkpoints and their recipes (shared by the notebook and the script).
-TOY_CHECKPOINT, TOY_DATA, TOY_STEPS, TOY_BATCH, TOY_LR, TOY_SECONDS = (
-    "ddpm_two_moons",
-    "two_moons",
-    4000,
-    512,
-    2e-3,
-    120,
-)
+TOY_CHECKPOINT, TOY_DATA = "ddpm_two_moons", "two_moons"
+TOY_STEPS, TOY_BATCH, TOY_LR, TOY_SECONDS = 4000, 512, 2e-3, 60
 DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR = "ddpm_digits", 2000, 64, 2e-3
-DIGIT_SIZE, DIGIT_CHANNELS, DIGIT_SECONDS = 14, 24, 330
+DIGIT_SIZE, DIGIT_CHANNELS, DIGIT_SECONDS = 14, 24, 210
