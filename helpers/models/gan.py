@@ -70,7 +70,7 @@ LOSSES = ("gan", "minimax", "wgan-clip", "wgan-gp")
 
 #: The recipe of the shipped 2-D models (lessons 09 and 10 compare them on the same footing):
 #: the same networks, the same Adam, the same number of generator steps for every loss.
-RING = {"hidden": 64, "z_dim": 2, "steps": 1000, "lr": 1e-3, "batch_size": 256, "seeds": (0, 1, 2)}
+RING = {"hidden": 64, "z_dim": 2, "steps": 1000, "lr": 1e-3, "batch_size": 256, "gp_weight": 1.0, "seeds": (0, 1, 2)}
 #: The recipe of the shipped DCGAN and DANN.
 DIGITS = {"steps": 2000, "lr": 2e-4, "batch_size": 64}
 DANN_RECIPE = {"steps": 1500, "lr": 1e-3, "batch_size": 64, "n_source": 2000}
@@ -102,6 +102,7 @@ def train_ring(loss: str, seed: int = 0, steps: int | None = None, progress: boo
         steps or RING["steps"],
         lr=RING["lr"],
         batch_size=RING["batch_size"],
+        gp_weight=RING["gp_weight"],
         seed=seed,
         progress=progress,
     )
@@ -385,7 +386,7 @@ def train_adversarial(
     betas: tuple[float, float] = (0.5, 0.9),
     n_critic: int | None = None,
     clip: float = 0.01,
-    gp_weight: float = 0.1,
+    gp_weight: float = 10.0,
     seed: int = 0,
     record_every: int | None = None,
     snapshot_at=None,
