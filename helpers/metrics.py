@@ -249,7 +249,9 @@ class ModeCoverage:
         return dict(self.__dict__)
 
 
-def mode_coverage(samples, modes, std: float | None = None, n_sigma: float = 3.0, min_share: float = 0.01) -> ModeCoverage:
+def mode_coverage(
+    samples, modes, std: float | None = None, n_sigma: float = 3.0, min_share: float = 0.01
+) -> ModeCoverage:
     """Mode counting for samples of a Gaussian mixture (the usual GAN mode-drop test).
 
     samples: (n, d). modes: the mode centres (K, d), or a ``helpers.data.MixtureOfGaussians``

@@ -20,7 +20,9 @@ from helpers.models import gan, save_pretrained
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=gan.DIGITS["steps"])
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
     args = parser.parse_args()

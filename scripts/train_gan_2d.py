@@ -21,7 +21,9 @@ from helpers.models import gan, save_pretrained
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--loss", choices=["gan", "wgan-clip", "wgan-gp"], action="append")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(gan.RING["seeds"]))
     parser.add_argument("--steps", type=int, default=gan.RING["steps"])
@@ -39,7 +41,12 @@ def main() -> None:
                 path = save_pretrained(
                     name,
                     model,
-                    data={"name": "EightGaussians", "radius": 2.0, "std": 0.1, "fresh samples per step": True},
+                    data={
+                        "name": "EightGaussians",
+                        "radius": 2.0,
+                        "std": 0.1,
+                        "fresh samples per step": True,
+                    },
                     script="scripts/train_gan_2d.py",
                     steps=args.steps,
                     seconds=history["seconds"],

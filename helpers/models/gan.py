@@ -70,7 +70,15 @@ LOSSES = ("gan", "minimax", "wgan-clip", "wgan-gp")
 
 #: The recipe of the shipped 2-D models (lessons 09 and 10 compare them on the same footing):
 #: the same networks, the same Adam, the same number of generator steps for every loss.
-RING = {"hidden": 64, "z_dim": 2, "steps": 1000, "lr": 1e-3, "batch_size": 256, "gp_weight": 1.0, "seeds": (0, 1, 2)}
+RING = {
+    "hidden": 64,
+    "z_dim": 2,
+    "steps": 1000,
+    "lr": 1e-3,
+    "batch_size": 256,
+    "gp_weight": 1.0,
+    "seeds": (0, 1, 2),
+}
 #: The recipe of the shipped DCGAN and DANN.
 DIGITS = {"steps": 2000, "lr": 2e-4, "batch_size": 64}
 DANN_RECIPE = {"steps": 1500, "lr": 1e-3, "batch_size": 64, "n_source": 2000}
@@ -288,7 +296,12 @@ class DCGAN(RecordsArgs, _Recorded):
     """A small DCGAN for 28×28 digits: ``G`` (DigitGenerator) and ``D`` (DigitDiscriminator)."""
 
     def __init__(
-        self, z_dim: int = 32, width: int = 32, n_records: int = 25, n_snapshots: int = 6, snapshot_images: int = 16
+        self,
+        z_dim: int = 32,
+        width: int = 32,
+        n_records: int = 25,
+        n_snapshots: int = 6,
+        snapshot_images: int = 16,
     ):
         super().__init__()
         self.loss = "gan"
@@ -330,10 +343,14 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "gan") -> torch.Tensor
     raise ValueError(f"kind must be one of {list(LOSSES)}, got {kind!r}.")
 
 
-def gradient_penalty(critic: Callable, real: torch.Tensor, fake: torch.Tensor, generator=None) -> torch.Tensor:
+def gradient_penalty(
+    critic: Callable, real: torch.Tensor, fake: torch.Tensor, generator=None
+) -> torch.Tensor:
     """E[(‖∇f(x̂)‖ − 1)²] at x̂ = t·real + (1 − t)·fake, t ~ U[0, 1] per pair (WGAN-GP)."""
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}.")
+        raise ValueError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}."
+        )
     t = torch.rand(len(real), *([1] * (real.ndim - 1)), generator=generator).to(real.device)
     x_hat = (t * real + (1 - t) * fake).detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
@@ -344,7 +361,9 @@ def critic_gradient_norms(critic: Callable, real, fake, seed: int = 0) -> torch.
     """‖∇f(x̂)‖ at interpolates x̂ between paired rows of ``real`` and ``fake`` → (n,)."""
     real, fake = torch.as_tensor(real).float(), torch.as_tensor(fake).float()
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}.")
+        raise ValueError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}."
+        )
     t = torch.rand(len(real), *([1] * (real.ndim - 1)), generator=torch.Generator().manual_seed(seed))
     x_hat = (t * real + (1 - t) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat)
@@ -409,7 +428,9 @@ def train_adversarial(
     steps = positive_int(steps, "steps")
     loss = one_of(loss or model.loss, "loss", LOSSES)
     batch_size = positive_int(batch_size, "batch_size", minimum=2)
-    n_critic = positive_int(n_critic if n_critic is not None else (5 if loss.startswith("wgan") else 1), "n_critic")
+    n_critic = positive_int(
+        n_critic if n_critic is not None else (5 if loss.startswith("wgan") else 1), "n_critic"
+    )
     clip, gp_weight = positive(clip, "clip"), positive(gp_weight, "gp_weight")
     G, D = model.G, model.D
     dev = _device(model)
@@ -422,7 +443,9 @@ def train_adversarial(
     if snapshot_at is None:
         snapshot_at = sorted({0, *[round(steps * (i + 1) / (n_snap - 1)) for i in range(n_snap - 1)]})
     snapshot_at = [int(s) for s in snapshot_at][:n_snap]
-    z_fixed = torch.randn(model.snapshots.shape[1], G.z_dim, generator=torch.Generator().manual_seed(1234)).to(dev)
+    z_fixed = torch.randn(
+        model.snapshots.shape[1], G.z_dim, generator=torch.Generator().manual_seed(1234)
+    ).to(dev)
     quality = quality or _emd_quality
     history = {"step": [], "d_loss": [], "g_loss": []}
     model.record_values.fill_(float("nan"))
@@ -455,11 +478,15 @@ def train_adversarial(
                 G.train()
                 d_real, d_fake = D(real), D(fake)
                 d_value = (
-                    discriminator_loss(d_real, d_fake) if loss in ("gan", "minimax") else d_fake.mean() - d_real.mean()
+                    discriminator_loss(d_real, d_fake)
+                    if loss in ("gan", "minimax")
+                    else d_fake.mean() - d_real.mean()
                 )
                 estimate = d_real.mean() - d_fake.mean()
             model.record_steps[rec] = step
-            model.record_values[rec] = torch.tensor([float(d_value), float(estimate), float(quality(fake, real))])
+            model.record_values[rec] = torch.tensor(
+                [float(d_value), float(estimate), float(quality(fake, real))]
+            )
             rec += 1
         if step == steps:
             break
@@ -706,7 +733,10 @@ def train_dann(
         history["T1"].append(float(t1.detach()))
         history["T2"].append(float(t2.detach()))
         if progress and (step + 1) % max(1, steps // 10) == 0:
-            print(f"  step {step + 1}/{steps}: T1 {history['T1'][-1]:.3f}, T2 {history['T2'][-1]:.3f}", flush=True)
+            print(
+                f"  step {step + 1}/{steps}: T1 {history['T1'][-1]:.3f}, T2 {history['T2'][-1]:.3f}",
+                flush=True,
+            )
     model.eval()
     history["seconds"] = time.perf_counter() - start
     return history
@@ -769,7 +799,9 @@ def dann_domains(n_source: int | None = None) -> dict:
     }
 
 
-def fit_dann(domains: dict, adversarial: bool = True, steps: int | None = None, seed: int = 0, progress=False):
+def fit_dann(
+    domains: dict, adversarial: bool = True, steps: int | None = None, seed: int = 0, progress=False
+):
     """A fresh ``DANN`` trained by ``train_dann`` with the recipe ``DANN_RECIPE``: (model, history)."""
     from ..config import seed_everything
 
