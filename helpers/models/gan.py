@@ -80,7 +80,7 @@ RING = {
     "seeds": (0, 1, 2),
 }
 #: The recipe of the shipped DCGAN and DANN.
-DIGITS = {"steps": 1500, "lr": 2e-4, "batch_size": 64}
+DIGITS = {"steps": 1000, "lr": 2e-4, "batch_size": 64}
 DANN_RECIPE = {"steps": 1000, "lr": 1e-3, "batch_size": 64, "n_source": 2000}
 
 
