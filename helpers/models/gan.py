@@ -553,7 +553,7 @@ def fit_critic(
         opt.zero_grad(set_to_none=True)
         objective.backward()
         opt.step()
-        estimates.append(float(gap))
+        estimates.append(float(gap.detach()))
     with torch.no_grad():
         estimates.append(float(critic(x).mean() - critic(y).mean()))
     return estimates
