@@ -27,10 +27,15 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=gan.DANN_RECIPE["steps"])
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
+    parser.add_argument(
+        "--only", choices=("source_only_digits", "dann_digits"), help="train just this one"
+    )
     args = parser.parse_args()
     helpers.banner()
     d = gan.dann_domains()
     for name, adversarial in (("source_only_digits", False), ("dann_digits", True)):
+        if args.only and name != args.only:
+            continue
         model, history = gan.fit_dann(d, adversarial=adversarial, steps=args.steps, progress=True)
         acc_s = gan.dann_accuracy(model, d["test_source"], d["test_labels"])
         acc_t = gan.dann_accuracy(model, d["test_target"], d["test_labels"])
@@ -54,6 +59,7 @@ def main() -> None:
                 seconds=history["seconds"],
                 threads=helpers.config.torch.get_num_threads(),
                 lr=gan.DANN_RECIPE["lr"],
+                domain_lr=gan.DANN_RECIPE["domain_lr"] if adversarial else None,
                 batch_size=gan.DANN_RECIPE["batch_size"],
                 adversarial=adversarial,
                 accuracy_source=round(acc_s, 4),

@@ -81,7 +81,7 @@ RING = {
 }
 #: The recipe of the shipped DCGAN and DANN.
 DIGITS = {"steps": 1000, "lr": 2e-4, "batch_size": 64}
-DANN_RECIPE = {"steps": 1000, "lr": 1e-3, "batch_size": 64, "n_source": 2000}
+DANN_RECIPE = {"steps": 1000, "lr": 1e-3, "domain_lr": 5e-3, "batch_size": 64, "n_source": 2000}
 
 
 def ring_name(loss: str, seed: int) -> str:
@@ -687,6 +687,7 @@ def train_dann(
     steps: int = 1500,
     batch_size: int = 64,
     lr: float = 1e-3,
+    domain_lr: float | None = None,
     adversarial: bool = True,
     alpha_max: float = 1.0,
     seed: int = 0,
@@ -696,7 +697,8 @@ def train_dann(
     domain task through the gradient reversal (T2: source vs unlabelled ``target_x``, BCE), with
     α ramped from 0 to ``alpha_max`` as 2/(1 + e^{−10 p}) − 1 over training progress p. Without
     ``adversarial`` it is the source-only baseline (same network, same steps, target unused).
-    Returns {"T1": [...], "T2": [...], "seconds": s}."""
+    ``domain_lr`` (default ``lr``) is the domain head's own learning rate: a faster adversary
+    keeps up with the features it is trying to tell apart. Returns {"T1": [...], "T2": [...], "seconds": s}."""
     xs = as_images(source_x, "source_x", unit_range=True)
     ys = torch.as_tensor(source_y).reshape(-1).long()
     xt = as_images(target_x, "target_x", unit_range=True)
@@ -706,7 +708,13 @@ def train_dann(
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     dev = _device(model)
-    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+    domain_params = list(model.D.parameters())
+    rest = [q for q in model.parameters() if all(q is not d for d in domain_params)]
+    domain_lr = lr if domain_lr is None else domain_lr
+    opt = torch.optim.Adam(
+        [{"params": rest}, {"params": domain_params, "lr": positive(domain_lr, "domain_lr")}],
+        lr=positive(lr, "lr"),
+    )
     history = {"T1": [], "T2": []}
     model.train()
     start = time.perf_counter()
@@ -814,6 +822,7 @@ def fit_dann(
         domains["target"],
         steps=steps or DANN_RECIPE["steps"],
         lr=DANN_RECIPE["lr"],
+        domain_lr=DANN_RECIPE["domain_lr"],
         batch_size=DANN_RECIPE["batch_size"],
         adversarial=adversarial,
         seed=seed,
