@@ -27,9 +27,7 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=gan.DANN_RECIPE["steps"])
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
-    parser.add_argument(
-        "--only", choices=("source_only_digits", "dann_digits"), help="train just this one"
-    )
+    parser.add_argument("--only", choices=("source_only_digits", "dann_digits"), help="train just this one")
     args = parser.parse_args()
     helpers.banner()
     d = gan.dann_domains()
