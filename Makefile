@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 KERNEL := learning-the-data-distribution
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test test-browser book slides setup strip lint benchmark bench clean
+.PHONY: lab test test-browser test-notebooks test-oldest book slides setup strip lint benchmark bench mutants clean
 
 setup: $(STAMP)
 
@@ -67,5 +67,30 @@ strip: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check helpers tests scripts benchmarks notebooks browser_tests
 
+# Every notebook executed twice in one offline kernel (deterministic checked numbers, Run All twice);
+# `make test` does this for a cheap subset only (tests/test_notebooks_run.py says which and why).
+test-notebooks: $(STAMP)
+	COURSE_TWICE=all COURSE_FAST=1 COURSE_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest \
+	    tests/test_notebooks_run.py -m notebooks -n 2 -p no:cacheprovider -q
+
+# The unit tests against the LOWEST versions requirements.txt admits for the core libraries
+# (a separate venv in build/oldest-venv; pip downloads, minutes). Not part of `make test`.
+OLDEST     := build/oldest-venv
+OLDEST_PKG := numpy|scipy|scikit-learn|matplotlib|torch|torchvision
+test-oldest:
+	@mkdir -p build
+	grep -E '^($(OLDEST_PKG))>=' requirements.txt | sed 's/>=/==/' > build/oldest-constraints.txt
+	@cat build/oldest-constraints.txt
+	@test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install --quiet -c build/oldest-constraints.txt -r requirements.txt
+	$(OLDEST)/bin/python -m pip list 2>/dev/null | grep -iE '^($(OLDEST_PKG)) '
+	COURSE_FAST=1 COURSE_THREADS=1 MPLBACKEND=Agg PYTHONPATH=$(CURDIR) $(OLDEST)/bin/python -m pytest tests \
+	    -m "not notebooks" -p no:cacheprovider -q
+
+# Mutation testing of the checks, the metrics and the estimators with the unit tests as the
+# oracle (mutmut; slow: run it alone, e.g. under the shared training lock). Not part of `make test`.
+mutants: $(STAMP)
+	$(BIN)/python scripts/mutants.py
+
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache mutants

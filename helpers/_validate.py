@@ -24,6 +24,10 @@ def as_tensor(
     ndim: allowed number of axes; dim: required size of the last axis (samples are rows);
     min_rows: at least this many rows. Integer and boolean input is converted to float.
     """
+    if _is_sparse(x):
+        raise TypeError(
+            f"{name} is a sparse matrix: sparse input is not supported; convert it with {name}.toarray()."
+        )
     if isinstance(x, torch.Tensor):
         t = x
     else:
@@ -31,14 +35,21 @@ def as_tensor(
             arr = np.asarray(x)
         except Exception as err:  # pragma: no cover - exotic input
             raise ValueError(f"{name} could not be read as an array: {err}") from None
-        if arr.dtype == object or arr.dtype.kind in "USV":
+        if arr.dtype.kind in "USV":
             raise ValueError(
                 f"{name} must hold numbers, got an array of {arr.dtype}; "
                 "pass a numeric numpy array or torch tensor."
             )
+        if arr.dtype == object:  # numbers stored as objects are read; anything else is refused
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as err:
+                raise type(err)(
+                    f"{name} must hold numbers, got an object array that float() cannot read ({err})."
+                ) from None
         t = torch.from_numpy(np.array(arr, copy=True))
     if t.is_complex():
-        raise ValueError(f"{name} must be real, got a complex tensor.")
+        raise ValueError(f"{name} must be real: Complex data not supported (got {t.dtype}).")
     if not t.is_floating_point():
         t = t.to(torch.get_default_dtype())
     if dtype is not None:
@@ -59,6 +70,37 @@ def as_tensor(
     if not allow_nonfinite and t.numel() and not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s); remove or impute them first.")
+    return t
+
+
+def _is_sparse(x) -> bool:
+    if isinstance(x, torch.Tensor):
+        return x.layout != torch.strided
+    return hasattr(x, "tocsr") and hasattr(x, "nnz")  # scipy.sparse matrices and arrays
+
+
+def as_matrix(x, name: str = "X", min_rows: int = 1) -> torch.Tensor:
+    """Samples as a 2-D float tensor (n_samples, n_features), scikit-learn's contract for ``X``: a
+    1-D array is refused (it could be one feature or one sample), as are empty arrays, sparse,
+    complex and non-numeric input, NaN and ±inf. Messages name ``name`` and say what to do."""
+    t = as_tensor(x, name)
+    if t.ndim == 1:
+        raise ValueError(
+            f"{name} must have 2 dimensions (n_samples, n_features), got a 1-D array of shape "
+            f"{tuple(t.shape)}. Reshape your data: {name}.reshape(-1, 1) if it is one feature, "
+            f"{name}.reshape(1, -1) if it is one sample."
+        )
+    if t.ndim != 2:
+        raise ValueError(
+            f"{name} must have 2 dimensions (n_samples, n_features), got shape {tuple(t.shape)}."
+        )
+    n, d = t.shape
+    if d == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape=({n}, 0)) while a minimum of 1 is required.")
+    if n < min_rows:
+        raise ValueError(
+            f"{name} needs at least {min_rows} sample(s), got n_samples = {n} (shape=({n}, {d}))."
+        )
     return t
 
 

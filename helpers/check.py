@@ -1,5 +1,9 @@
 """Learner-facing checks. Each returns quietly with a ✓ line when the claim holds and raises
 ``CheckFailed`` (an ``AssertionError``) with a sentence saying what went wrong when it does not.
+
+Every check that passes also notes its name (``what``) and the number it checked in a small record,
+``recorded()`` (cleared by ``clear_record()``): the tests execute a notebook twice and compare the
+two records, so a notebook whose checked numbers change between runs is caught.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ __all__ = [
     "finite",
     "exercise",
     "NOT_ATTEMPTED",
+    "recorded",
+    "clear_record",
 ]
 
 
@@ -32,6 +38,44 @@ class CheckFailed(AssertionError):
 def _ok(msg: str, quiet: bool) -> None:
     if not quiet:
         print(f"✓ {msg}")
+
+
+#: (check, what, value) of every check that passed, oldest first (bounded: the newest are kept).
+_RECORD: list[tuple[str, str, object]] = []
+_RECORD_MAX = 10_000
+
+
+def _plain(value):
+    """A JSON-able copy of a checked value: numbers as floats; arrays of more than 32 entries as
+    their shape, sum, minimum and maximum."""
+    if isinstance(value, (str, bool)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)) and not all(isinstance(v, (int, float, np.number)) for v in value):
+        return [_plain(v) for v in value]
+    a = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        return repr(value)
+    a = a.astype(float)
+    if a.size <= 32:
+        return a.item() if a.ndim == 0 else a.tolist()
+    return {"shape": list(a.shape), "sum": float(a.sum()), "min": float(a.min()), "max": float(a.max())}
+
+
+def _note(check: str, what: str, value) -> None:
+    _RECORD.append((check, str(what), _plain(value)))
+    if len(_RECORD) > _RECORD_MAX:
+        del _RECORD[: len(_RECORD) - _RECORD_MAX]
+
+
+def recorded() -> list[tuple[str, str, object]]:
+    """The checks that passed since the kernel started (or ``clear_record()``): a list of
+    ``(check, what, value)``, e.g. ``("close_to", "mean", 0.0213)``, in the order they ran."""
+    return list(_RECORD)
+
+
+def clear_record() -> None:
+    """Forget the recorded checks."""
+    _RECORD.clear()
 
 
 def _array(x, what: str) -> np.ndarray:
@@ -61,6 +105,7 @@ def close_to(
             f"{np.broadcast_to(e, err.shape)[worst]:.6g} (off by {err.max():.3g}, "
             f"tolerance {np.broadcast_to(tol, err.shape)[worst]:.3g})."
         )
+    _note("close_to", what, a)
     _ok(f"{what} matches (max difference {err.max():.2g})", quiet)
 
 
@@ -92,6 +137,7 @@ def normalizes(
             f"{what} integrates to {total:.4f} over the grid, not 1 (tolerance {tol}). "
             "A density must integrate to one: is a normalising constant missing, or mass outside the grid?"
         )
+    _note("normalizes", what, total)
     _ok(f"{what} integrates to {total:.4f}", quiet)
     return total
 
@@ -108,6 +154,7 @@ def never_decreases(
     if (drops > limit).any():
         i = int(np.argmax(drops - limit))
         raise CheckFailed(f"{what} decreased from {v[i]:.6g} to {v[i + 1]:.6g} at step {i + 1}.")
+    _note("never_decreases", what, v)
     _ok(f"{what} never decreased over {v.size} steps ({v[0]:.4g} → {v[-1]:.4g})", quiet)
 
 
@@ -118,14 +165,22 @@ def greater(a, b, what: str = "value", margin: float = 0.0, quiet: bool = False)
         raise CheckFailed(
             f"{what}: expected {a_:.6g} to exceed {b_:.6g}" + (f" by {margin}" if margin else "") + "."
         )
+    _note("greater", what, (a_, b_))
     _ok(f"{what}: {a_:.4g} > {b_:.4g}" + (f" + {margin}" if margin else ""), quiet)
 
 
 def has_shape(x, shape: tuple, what: str = "array", quiet: bool = False) -> None:
     """``x.shape`` equals ``shape`` (use -1 for any size)."""
+    if not hasattr(x, "shape"):
+        raise ValueError(f"{what}: expected an array or tensor, got {type(x).__name__} (it has no shape).")
+    if not isinstance(shape, (tuple, list, torch.Size)) or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape
+    ):
+        raise ValueError(f"shape must be a tuple of whole numbers (-1 for any size), got {shape!r}.")
     actual = tuple(x.shape)
     if len(actual) != len(shape) or any(s != -1 and s != a for s, a in zip(shape, actual)):
         raise CheckFailed(f"{what} has shape {actual}, expected {tuple(shape)}.")
+    _note("has_shape", what, actual)
     _ok(f"{what} has shape {actual}", quiet)
 
 
@@ -134,6 +189,7 @@ def finite(x, what: str = "values", quiet: bool = False) -> None:
     t = as_tensor(x, what, allow_nonfinite=True)
     if not bool(torch.isfinite(t).all()):
         raise CheckFailed(f"{what}: {int((~torch.isfinite(t)).sum())} entries are NaN or infinite.")
+    _note("finite", what, t)
     _ok(f"{what} are all finite", quiet)
 
 
@@ -210,6 +266,7 @@ def exercise(
                 raise CheckFailed(f"the reference solution for {name} returned nothing for {case!r}.")
         if test is not None:
             test(solution)
+        _note("exercise", name, NOT_ATTEMPTED)
         _ok(f"the reference solution passes the checks of {name}", quiet)
         return NOT_ATTEMPTED
     for i, (case, answer) in enumerate(zip(cases, answers)):
@@ -228,5 +285,6 @@ def exercise(
             test(learner)
         except CheckFailed as err:
             raise CheckFailed(f"{name}: {err}") from None
+    _note("exercise", name, "passed")
     _ok(f"{name}: your answer is right" + (f" on {len(cases)} case(s)" if cases else ""), quiet)
     return "passed"

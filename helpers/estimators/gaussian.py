@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.distributions import MultivariateNormal
 
-from .._validate import as_samples, positive_int
-from ._base import DTYPE, DensityEstimator, check_features, check_fitted, torch_generator
+from .._validate import positive_int
+from ._base import DTYPE, DensityEstimator, check_features, check_fitted, fit_input, torch_generator
 
 __all__ = ["GaussianMLE"]
 
@@ -44,7 +44,7 @@ class GaussianMLE(DensityEstimator):
         """Compute μ̂ and Σ̂ from the rows of ``X``; returns ``self``."""
         if not isinstance(self.unbiased, (bool, np.bool_)):
             raise ValueError(f"unbiased must be True or False, got {self.unbiased!r}.")
-        X = as_samples(X, "X", min_rows=2).to(DTYPE)
+        X = fit_input(self, X, min_rows=2)
         n, d = X.shape
         mu = X.mean(dim=0)
         centred = X - mu
@@ -61,7 +61,6 @@ class GaussianMLE(DensityEstimator):
         self.distribution_ = MultivariateNormal(mu, covariance_matrix=Sigma)
         self.mean_ = mu.numpy()
         self.covariance_ = Sigma.numpy()
-        self.n_features_in_ = d
         return self
 
     def log_prob(self, X) -> torch.Tensor:

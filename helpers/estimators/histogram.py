@@ -20,8 +20,8 @@ import math
 import numpy as np
 import torch
 
-from .._validate import as_samples, as_tensor, positive_int
-from ._base import DTYPE, DensityEstimator, check_features, check_fitted, torch_generator
+from .._validate import as_tensor, positive_int
+from ._base import DTYPE, DensityEstimator, check_features, check_fitted, fit_input, torch_generator
 
 __all__ = ["Histogram"]
 
@@ -38,6 +38,9 @@ class Histogram(DensityEstimator):
     range : None (each axis from the data's min to max, as numpy does), a pair ``(lo, hi)`` used
         for every axis, or one pair per axis, shape (d, 2). Samples outside it are ignored by ``fit``.
     floor : density used for empty cells and outside the range in ``log_prob`` (≥ 0; 0 gives −∞).
+
+    ``X`` has shape (n_samples, n_features); unlike the other estimators (and scikit-learn's), a 1-D
+    array is also read as one feature, as ``numpy.histogram`` reads it.
 
     Fitted attributes
     -----------------
@@ -98,7 +101,7 @@ class Histogram(DensityEstimator):
             or not (math.isfinite(fl) and fl >= 0)
         ):
             raise ValueError(f"floor must be a number ≥ 0, got {fl!r}.")
-        X = as_samples(X, "X").to(DTYPE)
+        X = fit_input(self, X, allow_1d=True)
         d = X.shape[1]
         bins = self._bins_per_axis(d)
         n_cells = math.prod(bins)
@@ -146,7 +149,7 @@ class Histogram(DensityEstimator):
         """log p̂(x) for each row of ``X`` → float64 tensor (n,); empty cells and points outside the
         range get log(floor)."""
         check_fitted(self, "_cells")
-        X = check_features(self, X)
+        X = check_features(self, X, allow_1d=self.n_features_in_ == 1)
         floor = math.log(self.floor) if self.floor > 0 else -math.inf
         out = torch.full((X.shape[0],), floor, dtype=DTYPE)
         if X.shape[0] == 0:

@@ -41,9 +41,9 @@ from functools import partial
 import numpy as np
 import torch
 
-from .._validate import as_samples, one_of, positive, positive_int
+from .._validate import as_tensor, one_of, positive, positive_int
 from ._base import DTYPE as _DTYPE
-from ._base import DensityEstimator, check_fitted
+from ._base import DensityEstimator, check_features, check_fitted, fit_input
 from ._base import torch_generator as _generator
 from ._parallel import run_parallel
 
@@ -83,6 +83,20 @@ def _kd_blocks(P: torch.Tensor, size: int) -> list[torch.Tensor]:
         half = len(idx) // 2
         stack += [idx[order[half:]], idx[order[:half]]]
     return out
+
+
+def _check_weights(sample_weight, n: int) -> torch.Tensor:
+    """sample_weight as float64 (n,), finite, ≥ 0 and not all zero."""
+    w = as_tensor(sample_weight, "sample_weight", ndim=(0, 1)).detach().cpu().to(_DTYPE)
+    if w.ndim == 0:
+        w = w.expand(n).clone()
+    if w.shape[0] != n:
+        raise ValueError(f"sample_weight must have one weight per row of X ({n}), got {w.shape[0]}.")
+    if bool((w < 0).any()):
+        raise ValueError("sample_weight must be ≥ 0 (negative weights make no density).")
+    if not bool((w > 0).any()):
+        raise ValueError("sample_weight: all weights are zero; give at least one point a positive weight.")
+    return w
 
 
 class KernelDensity(DensityEstimator):
@@ -126,17 +140,27 @@ class KernelDensity(DensityEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None) -> KernelDensity:
-        """Store the training points and choose the bandwidth. Returns ``self``."""
+        """Store the training points and choose the bandwidth. Returns ``self``.
+
+        sample_weight: optional weights w_i ≥ 0, one per row (not all zero): the estimate becomes
+        p̂(x) = Σ_i w_i K_h(x − x_i) / Σ_i w_i, so an integer weight is the same as repeating the row
+        and a zero weight the same as leaving it out (as in scikit-learn). The rules of thumb then use
+        the weighted spread and Kish's effective sample size (Σw)² / Σw², as ``scipy.stats.gaussian_kde``.
+        """
         one_of(self.kernel, "kernel", KERNELS)
         positive(self.max_chunk_mb, "max_chunk_mb")
+        X = fit_input(self, X)
+        w = None
         if sample_weight is not None:
-            raise ValueError(
-                "sample_weight is not supported by helpers' KernelDensity; pass sample_weight=None."
-            )
-        X = as_samples(X, "X").detach().cpu().to(_DTYPE)
+            w = _check_weights(sample_weight, X.shape[0])
+            keep = w > 0
+            X, w = X[keep], w[keep]
+            w = w * (len(w) / w.sum())  # mean 1: no overflow, and log-normaliser log n as without weights
+            if bool((w == 1).all()):
+                w = None
         n, d = X.shape
-        self.n_features_in_ = d
         self.n_samples_ = n
+        self._w = w
         self._X = X
         self._center = X.mean(0)
         self._Xc = X - self._center
@@ -152,17 +176,28 @@ class KernelDensity(DensityEstimator):
                     f'bandwidth="{bw}" needs at least 2 training samples, got {n}; pass a number.'
                 )
             if bw == "cv":
+                if w is not None:
+                    raise ValueError(
+                        'bandwidth="cv" does not take sample_weight; pass a number, "scott" or "silverman".'
+                    )
                 self.bandwidth_ = self._fit_cv(X)
             else:
-                self.bandwidth_ = self._rule_of_thumb(X, bw)
+                self.bandwidth_ = self._rule_of_thumb(X, bw, w)
         else:
             self.bandwidth_ = positive(bw, "bandwidth")
         return self
 
     @staticmethod
-    def _rule_of_thumb(X: torch.Tensor, rule: str) -> float:
+    def _rule_of_thumb(X: torch.Tensor, rule: str, w: torch.Tensor | None = None) -> float:
         n, d = X.shape
-        sigma = float(X.var(0, unbiased=True).mean().sqrt())
+        if w is None:
+            sigma = float(X.var(0, unbiased=True).mean().sqrt())
+        else:  # weighted, unbiased (numpy.cov's aweights), and Kish's effective sample size
+            W, W2 = float(w.sum()), float((w**2).sum())
+            mu = (w[:, None] * X).sum(0) / W
+            var = (w[:, None] * (X - mu) ** 2).sum(0) / (W - W2 / W)
+            sigma = float(var.mean().sqrt())
+            n = W * W / W2
         if not sigma > 0:
             raise ValueError(
                 f'bandwidth="{rule}" needs data with non-zero spread (all points are equal); pass a number.'
@@ -194,7 +229,7 @@ class KernelDensity(DensityEstimator):
             train = X[mask]
             c = train.mean(0)
             tc = train - c
-            total += self._log_density(X[held] - c, tc, (tc**2).sum(1), hs).sum(0)
+            total += self._log_density(X[held] - c, tc, (tc**2).sum(1), hs, None).sum(0)
         scores = total / len(perm)
         self.cv_bandwidths_ = grid
         self.cv_scores_ = scores.numpy()
@@ -208,9 +243,10 @@ class KernelDensity(DensityEstimator):
 
     # ------------------------------------------------------------------ evaluation
     def _log_density(
-        self, Q: torch.Tensor, T: torch.Tensor, T_sq: torch.Tensor, hs: torch.Tensor
+        self, Q: torch.Tensor, T: torch.Tensor, T_sq: torch.Tensor, hs: torch.Tensor, w: torch.Tensor | None
     ) -> torch.Tensor:
-        """log p̂(q) for centred queries Q (m, d), centred training T (n, d), bandwidths hs (G,) → (m, G)."""
+        """log p̂(q) for centred queries Q (m, d), centred training T (n, d), bandwidths hs (G,) → (m, G);
+        w: None or weights of the training points with mean 1."""
         m, d = Q.shape
         n = T.shape[0]
         G = len(hs)
@@ -231,15 +267,17 @@ class KernelDensity(DensityEstimator):
             q = Qa[i : i + qm]
             for j in range(0, n, tn):
                 A = q @ Ta[j : j + tn].T
+                wj = None if w is None else w[j : j + tn]
                 for k in range(G):
                     if gauss:
                         E = A if G == 1 else torch.mul(A, c[k])
                         # clamp: exp of −708…−745 hits slow denormals, and such terms are < 1e-300
-                        sums[i : i + qm, k] += E.clamp_(min=-700.0).exp_().sum(1)
+                        K = E.clamp_(min=-700.0).exp_()
                     elif self.kernel == "tophat":
-                        sums[i : i + qm, k] += (A > -(hs[k] ** 2)).sum(1)
+                        K = (A > -(hs[k] ** 2)).to(_DTYPE)
                     else:
-                        sums[i : i + qm, k] += torch.mul(A, 1 / hs[k] ** 2).add_(1).clamp_(min=0).sum(1)
+                        K = torch.mul(A, 1 / hs[k] ** 2).add_(1).clamp_(min=0)
+                    sums[i : i + qm, k] += K.sum(1) if wj is None else K @ wj
 
         run_parallel([partial(block, i) for i in range(0, m, qm)])
         out = sums.log()
@@ -248,31 +286,28 @@ class KernelDensity(DensityEstimator):
             # shifted by the nearest training point's distance.
             bad = (sums < 1e-280).any(1).nonzero()[:, 0]
             if len(bad):
-                out[bad] = self._log_sums_stable(Qa[bad], Ta if G > 1 else Ta / c[0], c, tn)
+                out[bad] = self._log_sums_stable(Qa[bad], Ta if G > 1 else Ta / c[0], c, tn, w)
         return out - (_log_norm(self.kernel, d, hs) + math.log(n))
 
     @staticmethod
-    def _log_sums_stable(Qa: torch.Tensor, Ta: torch.Tensor, c: torch.Tensor, tn: int) -> torch.Tensor:
-        """log Σ_t exp(−c ‖q − t‖²) with a per-row shift (few rows, slow path) → (rows, G)."""
+    def _log_sums_stable(
+        Qa: torch.Tensor, Ta: torch.Tensor, c: torch.Tensor, tn: int, w: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log Σ_t w_t exp(−c ‖q − t‖²) with a per-row shift (few rows, slow path) → (rows, G)."""
         n = Ta.shape[0]
         negD = torch.cat([Qa @ Ta[j : j + tn].T for j in range(0, n, tn)], 1).clamp_(max=0)
-        return torch.stack([torch.logsumexp(negD * ck, 1) for ck in c], 1)
+        logw = 0.0 if w is None else w.log()
+        return torch.stack([torch.logsumexp(negD * ck + logw, 1) for ck in c], 1)
 
     def log_prob(self, X) -> torch.Tensor:
         """Course alias: log p̂(x) per row as a float64 tensor (n,)."""
         check_fitted(self, "bandwidth_", ".log_prob()")
-        X = as_samples(X, "X").detach().cpu()
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} feature(s) but this KernelDensity was fitted on {self.n_features_in_}; "
-                "pass points with the same number of columns as the training data."
-            )
-        Q = X.to(_DTYPE) - self._center
+        Q = check_features(self, X) - self._center
         h = torch.tensor([self.bandwidth_], dtype=_DTYPE)
         # Bounding boxes only prune in low dimension; in high dimension every block is 'near'.
         if self.n_features_in_ <= 5 and self.n_samples_ >= 4 * _LEAF and len(Q) >= 2 * _QLEAF:
             return self._log_density_pruned(Q, h)
-        return self._log_density(Q, self._Xc, self._Xc_sq, h)[:, 0]
+        return self._log_density(Q, self._Xc, self._Xc_sq, h, self._w)[:, 0]
 
     def _leaves(self):
         """Training points grouped into spatially compact blocks (kd-tree leaves), built once per fit."""
@@ -285,7 +320,8 @@ class KernelDensity(DensityEstimator):
             bounds = torch.tensor([0] + [len(b) for b in blocks]).cumsum(0).tolist()
             lo = torch.stack([self._Xc[b].min(0).values for b in blocks])
             hi = torch.stack([self._Xc[b].max(0).values for b in blocks])
-            self._leaf_cache = (Ta, bounds, lo, hi)
+            w = None if self._w is None else self._w[perm]
+            self._leaf_cache = (Ta, bounds, lo, hi, w)
         return self._leaf_cache
 
     def _log_density_pruned(self, Q: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -298,8 +334,11 @@ class KernelDensity(DensityEstimator):
         """
         m, d = Q.shape
         n = self.n_samples_
-        Ta, bounds, lo, hi = self._leaves()
-        counts = torch.tensor([b - a for a, b in zip(bounds[:-1], bounds[1:])], dtype=_DTYPE)
+        Ta, bounds, lo, hi, w = self._leaves()
+        if w is None:
+            counts = torch.tensor([b - a for a, b in zip(bounds[:-1], bounds[1:])], dtype=_DTYPE)
+        else:  # the bound on a leaf's contribution uses its total weight
+            counts = torch.stack([w[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:])])
         c = float(1.0 / (2 * h[0] ** 2))
         gauss = self.kernel == "gaussian"
         Q_sq = (Q**2).sum(1, keepdim=True)
@@ -323,14 +362,16 @@ class KernelDensity(DensityEstimator):
                 if not gauss and float(dmin2[b]) >= h2:
                     break  # this and all farther blocks lie outside every kernel
                 A = q @ Ta[bounds[b] : bounds[b + 1]].T
+                wb = None if w is None else w[bounds[b] : bounds[b + 1]]
                 if gauss:
-                    s += A.clamp_(min=-700.0).exp_().sum(1)
-                    if k + 1 < len(order) and float(tail[k + 1]) < math.log(float(s.min())) - 36:
-                        break
+                    K = A.clamp_(min=-700.0).exp_()
                 elif self.kernel == "tophat":
-                    s += (A > -h2).sum(1)
+                    K = (A > -h2).to(_DTYPE)
                 else:
-                    s += A.mul_(1 / h2).add_(1).clamp_(min=0).sum(1)
+                    K = A.mul_(1 / h2).add_(1).clamp_(min=0)
+                s += K.sum(1) if wb is None else K @ wb
+                if gauss and k + 1 < len(order) and float(tail[k + 1]) < math.log(float(s.min())) - 36:
+                    break
             sums[qidx] = s
 
         run_parallel([partial(block, qidx) for qidx in _kd_blocks(Q, _QLEAF)])
@@ -338,7 +379,9 @@ class KernelDensity(DensityEstimator):
         if gauss:
             bad = (sums < 1e-280).nonzero()[:, 0]
             if len(bad):  # far from all data: exact shifted log-sum-exp over every point
-                out[bad] = self._log_sums_stable(Qa[bad] / c, Ta, torch.tensor([c], dtype=_DTYPE), 8192)[:, 0]
+                out[bad] = self._log_sums_stable(Qa[bad] / c, Ta, torch.tensor([c], dtype=_DTYPE), 8192, w)[
+                    :, 0
+                ]
         return out - (float(_log_norm(self.kernel, d, h)[0]) + math.log(n))
 
     def score(self, X, y=None) -> float:
@@ -351,7 +394,12 @@ class KernelDensity(DensityEstimator):
         n_samples = positive_int(n_samples, "n_samples", minimum=0)
         g = _generator(random_state if random_state is not None else self.random_state)
         n, d = self._X.shape
-        idx = torch.randint(n, (n_samples,), generator=g)
+        if self._w is None:
+            idx = torch.randint(n, (n_samples,), generator=g)
+        else:  # a training point with probability w_i / Σw (inverse CDF: no cap on the number of points)
+            cum = self._w.cumsum(0)
+            u = torch.rand(n_samples, generator=g, dtype=_DTYPE) * cum[-1]
+            idx = torch.searchsorted(cum, u, right=True).clamp_max(n - 1)
         h = self.bandwidth_
         if self.kernel == "gaussian":
             noise = torch.randn(n_samples, d, generator=g, dtype=_DTYPE) * h

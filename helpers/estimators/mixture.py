@@ -24,9 +24,9 @@ from functools import partial
 import numpy as np
 import torch
 
-from .._validate import as_samples, as_tensor, one_of, positive_int
+from .._validate import as_tensor, one_of, positive_int
 from ._base import DTYPE as _DTYPE
-from ._base import DensityEstimator, check_fitted
+from ._base import DensityEstimator, check_features, check_fitted, fit_input
 from ._base import torch_generator as _generator
 from ._parallel import run_parallel
 
@@ -114,7 +114,7 @@ class GaussianMixture(DensityEstimator):
         if not (math.isfinite(reg) and reg >= 0):
             raise ValueError(f"reg_covar must be a number ≥ 0, got {self.reg_covar!r}.")
         if n < 2:
-            raise ValueError(f"GaussianMixture needs at least 2 samples, got {n}.")
+            raise ValueError(f"GaussianMixture needs at least 2 samples, got n_samples = {n}.")
         if K > n:
             raise ValueError(
                 f"n_components={K} is larger than the number of samples ({n}); "
@@ -147,13 +147,7 @@ class GaussianMixture(DensityEstimator):
 
     def _check_X(self, X) -> torch.Tensor:
         """Validated X, centred on the training mean (the internal frame of the parameters)."""
-        X = as_samples(X, "X").detach().cpu().to(_DTYPE)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} feature(s) but this GaussianMixture was fitted on "
-                f"{self.n_features_in_}; pass points with the same number of columns as the training data."
-            )
-        return X - self._shift
+        return check_features(self, X) - self._shift
 
     # ------------------------------------------------------------------ parameters
     def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor, feats: torch.Tensor | None = None):
@@ -290,10 +284,9 @@ class GaussianMixture(DensityEstimator):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> GaussianMixture:
         """Run EM from the initialisation until the mean log-likelihood changes by < tol. Returns ``self``."""
-        X = as_samples(X, "X").detach().cpu().to(_DTYPE)
+        X = fit_input(self, X)
         n, d = X.shape
         self._check_params(n, d)
-        self.n_features_in_ = d
         # Work on centred data: likelihoods are unchanged, covariance sums lose no precision.
         self._shift = X.mean(0)
         X = X - self._shift

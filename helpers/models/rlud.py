@@ -34,6 +34,8 @@ __all__ = [
     "psnr",
     "mean_fill",
     "nearest_fill",
+    "harmonic_fill",
+    "biharmonic_fill",
     "photo_patches",
     "check_images",
     "fit",
@@ -341,6 +343,61 @@ def nearest_fill(x, mask, train, batch_size: int = 256) -> torch.Tensor:
         nearest = torch.cdist(xb.flatten(1)[:, vis], ref).argmin(1)
         out.append(xb * (1 - m) + train[nearest] * m)
     return torch.cat(out)
+
+
+def _shared_mask(x, mask, who: str) -> torch.Tensor:
+    m = check_mask(mask, x)
+    if len(m) != 1:
+        raise ValueError(f"{who} needs one mask shared by all images, shape (1, 1, H, W).")
+    return m[0, 0] > 0.5
+
+
+@torch.no_grad()
+def harmonic_fill(x, mask) -> torch.Tensor:
+    """Fill the hole with the discrete harmonic (Laplace) interpolant of its border: no parameters.
+
+    Every hidden pixel equals the mean of its 4 neighbours (fewer at the image edge), visible
+    pixels fixed: the linear system L u = b on the hidden pixels, solved exactly once for all
+    images (one shared mask (1, 1, H, W)). The smoothest fill in the sense of least Σ|∇u|².
+    """
+    x = check_images(x)
+    hidden = _shared_mask(x, mask, "harmonic_fill")
+    H, W = hidden.shape
+    index = torch.full((H, W), -1, dtype=torch.long)
+    pos = hidden.nonzero()  # (k, 2)
+    k = len(pos)
+    index[hidden] = torch.arange(k)
+    A = torch.zeros(k, k, dtype=torch.float64)
+    B = torch.zeros(k, H * W, dtype=torch.float64)  # right-hand side = B @ image (visible neighbours)
+    rows = torch.arange(k)
+    for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        r, c = pos[:, 0] + dr, pos[:, 1] + dc
+        inside = (r >= 0) & (r < H) & (c >= 0) & (c < W)
+        i, r, c = rows[inside], r[inside], c[inside]
+        A[i, i] += 1.0
+        nb_hidden = hidden[r, c]
+        A[i[nb_hidden], index[r[nb_hidden], c[nb_hidden]]] -= 1.0
+        B[i[~nb_hidden], r[~nb_hidden] * W + c[~nb_hidden]] += 1.0
+    flat = x.flatten(1).double()
+    solution = torch.linalg.solve(A, B @ flat.T).T  # (n, k)
+    out = flat.clone()
+    out[:, hidden.flatten()] = solution
+    return out.reshape(x.shape).to(x.dtype).clamp(0, 1)
+
+
+def biharmonic_fill(x, mask) -> torch.Tensor:
+    """Fill the hole with scikit-image's biharmonic inpainting (``restoration.inpaint_biharmonic``):
+    the smooth fill of Δ²u = 0 that also continues the border's slopes. One shared mask; all images
+    are solved together as channels of one image (one sparse factorisation)."""
+    from skimage.restoration import inpaint_biharmonic
+
+    x = check_images(x)
+    hidden = _shared_mask(x, mask, "biharmonic_fill")
+    stack = x[:, 0].permute(1, 2, 0).double().numpy()  # (H, W, n): images as channels
+    filled = inpaint_biharmonic(stack, hidden.numpy(), channel_axis=-1)
+    out = torch.from_numpy(filled).permute(2, 0, 1)[:, None].to(x.dtype).clamp(0, 1)
+    m = hidden.to(x.dtype)
+    return x * (1 - m) + out * m
 
 
 # ---------------------------------------------------------------------------------------------

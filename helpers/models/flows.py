@@ -1,0 +1,588 @@
+"""Normalizing flows (lesson 11): invertible maps with a cheap Jacobian determinant.
+
+**One convention for every layer and every flow.** ``forward(x) -> (z, log_det)`` maps data to the
+latent side and returns log|det ∂z/∂x| per example; ``inverse(z) -> (x, log_det)`` maps back and
+returns log|det ∂x/∂z| (the negative of the forward one at the same point). A flow is a stack of
+layers: log-dets add up, and the change of variables gives the exact density
+
+    log p(x) = log N(f(x); 0, I) + log|det J_f(x)|.
+
+Layers: ``AffineCoupling`` (RealNVP, any mask, MLP), ``ConvCoupling`` (checkerboard or channel mask
+on images), ``MADE``-based ``MAFLayer`` (density in one pass, sampling in D passes) and ``IAFLayer``
+(the reverse trade), ``Reverse``, ``Squeeze`` and ``LogitTransform`` (pixels in [0, 1] to logits).
+
+Models (``RecordsArgs``, so ``helpers.models.pretrained`` rebuilds them): ``RealNVP`` (2-D toys),
+``MAF``/``IAF`` (any dimension), ``DigitFlow`` (a small multi-scale RealNVP on dequantised 28×28
+digits). Each has ``log_prob(x)`` (exact, nats per example) and ``sample(n, seed)``.
+
+Training: ``fit_forward_kl`` (maximum likelihood on samples), ``fit_reverse_kl`` (an unnormalised
+target density, no samples) and ``fit_digits`` (fresh dequantisation noise every batch); the
+notebook and ``scripts/train_flows.py`` both call them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._validate import as_images, as_samples, positive, positive_int
+from . import RecordsArgs
+
+__all__ = [
+    "AffineCoupling",
+    "ConvCoupling",
+    "MADE",
+    "MAFLayer",
+    "IAFLayer",
+    "Reverse",
+    "Squeeze",
+    "LogitTransform",
+    "Flow",
+    "RealNVP",
+    "MAF",
+    "IAF",
+    "DigitFlow",
+    "layer_jacobian_logdet",
+    "fit_forward_kl",
+    "fit_reverse_kl",
+    "fit_digits",
+]
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _std_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over all but the first axis."""
+    return (-0.5 * (z.pow(2) + LOG_2PI)).flatten(1).sum(1)
+
+
+def _generator(seed):
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(positive_int(seed, "seed", minimum=0))
+    return g
+
+
+def _mlp(n_in: int, n_out: int, hidden: int, n_hidden: int) -> nn.Sequential:
+    layers, width = [], n_in
+    for _ in range(n_hidden):
+        layers += [nn.Linear(width, hidden), nn.SiLU()]
+        width = hidden
+    last = nn.Linear(width, n_out)
+    nn.init.zeros_(last.weight)  # every layer starts as the identity map
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(*layers, last)
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers: forward(x) -> (z, log|det dz/dx|), inverse(z) -> (x, log|det dx/dz|)
+
+
+class AffineCoupling(nn.Module):
+    """RealNVP coupling on vectors: the dimensions where ``mask`` is 1 pass unchanged and set a
+    scale and shift for the others,
+
+        z = m ⊙ x + (1 − m) ⊙ (x ⊙ exp(s(m ⊙ x)) + t(m ⊙ x)),   log|det| = Σ_{m_i = 0} s_i.
+
+    The Jacobian is triangular (the kept half does not depend on the changed half), so its
+    determinant is the product of its diagonal, exp(Σ s). ``s`` is bounded by ``scale · tanh``.
+    """
+
+    def __init__(self, mask, hidden: int = 64, n_hidden: int = 2):
+        super().__init__()
+        mask = torch.as_tensor(mask, dtype=torch.get_default_dtype()).reshape(-1)
+        self.register_buffer("mask", mask)
+        self.net = _mlp(len(mask), 2 * len(mask), hidden, n_hidden)
+        self.scale = nn.Parameter(torch.ones(len(mask)))
+
+    def _s_t(self, kept: torch.Tensor):
+        s, t = self.net(kept).chunk(2, dim=-1)
+        s = self.scale * torch.tanh(s) * (1 - self.mask)
+        return s, t * (1 - self.mask)
+
+    def forward(self, x):
+        s, t = self._s_t(x * self.mask)
+        return x * torch.exp(s) + t, s.sum(-1)
+
+    def inverse(self, z):
+        s, t = self._s_t(z * self.mask)
+        return (z - t) * torch.exp(-s), -s.sum(-1)
+
+
+def checkerboard(h: int, w: int, parity: int = 0) -> torch.Tensor:
+    """A (1, 1, h, w) mask with 1 where (row + col + parity) is even."""
+    r = torch.arange(h)[:, None]
+    c = torch.arange(w)[None, :]
+    return ((r + c + parity) % 2 == 0).to(torch.get_default_dtype())[None, None]
+
+
+class ConvCoupling(nn.Module):
+    """The affine coupling on images (C, H, W): ``mask`` is a checkerboard over pixels or half of the
+    channels; s and t come from a small CNN that sees only the kept pixels (and the mask)."""
+
+    def __init__(
+        self, channels: int, size: int, kind: str = "checkerboard", parity: int = 0, hidden: int = 32
+    ):
+        super().__init__()
+        if kind == "checkerboard":
+            mask = checkerboard(size, size, parity).expand(1, channels, size, size).clone()
+        elif kind == "channel":
+            half = torch.zeros(channels)
+            half[: channels // 2] = 1
+            mask = (
+                (half.flip(0) if parity else half)[None, :, None, None]
+                .expand(1, channels, size, size)
+                .clone()
+            )
+        else:
+            raise ValueError(f"kind must be 'checkerboard' or 'channel', got {kind!r}.")
+        self.register_buffer("mask", mask)
+        self.net = nn.Sequential(
+            nn.Conv2d(2 * channels, hidden, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(hidden, hidden, 1),
+            nn.SiLU(),
+            nn.Conv2d(hidden, 2 * channels, 3, padding=1),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+        self.scale = nn.Parameter(torch.ones(1, channels, 1, 1))
+
+    def _s_t(self, kept):
+        s, t = self.net(torch.cat([kept, self.mask.expand_as(kept)], 1)).chunk(2, dim=1)
+        s = self.scale * torch.tanh(s) * (1 - self.mask)
+        return s, t * (1 - self.mask)
+
+    def forward(self, x):
+        s, t = self._s_t(x * self.mask)
+        return x * torch.exp(s) + t, s.flatten(1).sum(1)
+
+    def inverse(self, z):
+        s, t = self._s_t(z * self.mask)
+        return (z - t) * torch.exp(-s), -s.flatten(1).sum(1)
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask (MADE's causal wiring)."""
+
+    def __init__(self, n_in, n_out, mask):
+        super().__init__(n_in, n_out)
+        self.register_buffer("mask", mask.to(self.weight.dtype))
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class MADE(nn.Module):
+    """Masked autoencoder for distribution estimation (lesson 07's autoregressive network):
+    outputs (mu, alpha), each (N, D), where output i depends only on inputs 0..i−1."""
+
+    def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2):
+        super().__init__()
+        self.dim = dim
+        degrees_in = torch.arange(dim)
+        layers, prev = [], degrees_in
+        for _ in range(n_hidden):
+            deg = torch.arange(hidden) % max(dim - 1, 1)  # hidden unit k sees inputs ≤ deg_k
+            layers += [MaskedLinear(len(prev), hidden, (deg[:, None] >= prev[None, :])), nn.SiLU()]
+            prev = deg
+        out_deg = torch.arange(dim).repeat(2)  # output i (for mu and alpha) sees inputs < i
+        last = MaskedLinear(len(prev), 2 * dim, (out_deg[:, None] > prev[None, :]))
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(*layers, last)
+
+    def forward(self, x):
+        mu, alpha = self.net(x).chunk(2, dim=-1)
+        return mu, 3 * torch.tanh(alpha / 3)  # |alpha| < 3 keeps exp(±alpha) finite
+
+
+class MAFLayer(nn.Module):
+    """Masked autoregressive flow layer: z_i = (x_i − mu_i(x_<i)) exp(−alpha_i(x_<i)).
+
+    forward (the density) is one pass of MADE; inverse (sampling) needs D passes, since x_i needs
+    x_<i first. log|det ∂z/∂x| = −Σ alpha_i (triangular Jacobian)."""
+
+    def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2):
+        super().__init__()
+        self.dim = dim
+        self.made = MADE(dim, hidden, n_hidden)
+
+    def forward(self, x):
+        mu, alpha = self.made(x)
+        return (x - mu) * torch.exp(-alpha), -alpha.sum(-1)
+
+    def inverse(self, z):
+        x = torch.zeros_like(z)
+        for i in range(self.dim):
+            mu, alpha = self.made(x)
+            x = x.clone()
+            x[:, i] = z[:, i] * torch.exp(alpha[:, i]) + mu[:, i]
+        return x, alpha.sum(-1)
+
+
+class IAFLayer(nn.Module):
+    """Inverse autoregressive flow layer: the MAF map run the other way round,
+    x_i = z_i exp(alpha_i(z_<i)) + mu_i(z_<i).
+
+    Sampling (inverse, z → x) is one pass; the density (forward, x → z) needs D passes."""
+
+    def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2):
+        super().__init__()
+        self.dim = dim
+        self.made = MADE(dim, hidden, n_hidden)
+
+    def forward(self, x):
+        z = torch.zeros_like(x)
+        for i in range(self.dim):
+            mu, alpha = self.made(z)
+            z = z.clone()
+            z[:, i] = (x[:, i] - mu[:, i]) * torch.exp(-alpha[:, i])
+        return z, -alpha.sum(-1)
+
+    def inverse(self, z):
+        mu, alpha = self.made(z)
+        return z * torch.exp(alpha) + mu, alpha.sum(-1)
+
+
+class Reverse(nn.Module):
+    """Reverses the order of the last axis (so the next autoregressive layer sees a new order)."""
+
+    def forward(self, x):
+        return x.flip(-1), x.new_zeros(len(x))
+
+    def inverse(self, z):
+        return z.flip(-1), z.new_zeros(len(z))
+
+
+class Squeeze(nn.Module):
+    """(C, H, W) → (4C, H/2, W/2): each 2×2 block becomes four channels (a permutation: log-det 0)."""
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        x = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
+        return x.reshape(n, 4 * c, h // 2, w // 2), x.new_zeros(n)
+
+    def inverse(self, z):
+        n, c, h, w = z.shape
+        z = z.reshape(n, c // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)
+        return z.reshape(n, c // 4, 2 * h, 2 * w), z.new_zeros(n)
+
+
+class LogitTransform(nn.Module):
+    """Pixels p in [0, 1] → y = logit(a + (1 − 2a) p), so the flow works on the whole real line.
+
+    log|dy/dp| = log(1 − 2a) − log q − log(1 − q) with q = a + (1 − 2a) p, summed over pixels."""
+
+    def __init__(self, alpha: float = 0.05):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        q = self.alpha + (1 - 2 * self.alpha) * x
+        y = torch.log(q) - torch.log1p(-q)
+        log_det = math.log(1 - 2 * self.alpha) - torch.log(q) - torch.log1p(-q)
+        return y, log_det.flatten(1).sum(1)
+
+    def inverse(self, y):
+        q = torch.sigmoid(y)
+        x = (q - self.alpha) / (1 - 2 * self.alpha)
+        log_det = -(math.log(1 - 2 * self.alpha) - torch.log(q) - torch.log1p(-q))
+        return x, log_det.flatten(1).sum(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Flows
+
+
+class Flow(nn.Module):
+    """A stack of layers (``self.layers``) over a standard normal base; subclasses set
+    ``self.layers`` and ``self.event_shape`` and may override ``_check``."""
+
+    event_shape: tuple = ()  # the shape of one data point
+    latent_shape: tuple | None = None  # the shape of z when it differs (a squeeze reshapes it)
+
+    def _check(self, x):
+        return as_samples(x, "x", dim=self.event_shape[0])
+
+    def forward(self, x):
+        """x → (z, log|det ∂z/∂x|): the data pushed through every layer."""
+        log_det = x.new_zeros(len(x))
+        for layer in self.layers:
+            x, ld = layer(x)
+            log_det = log_det + ld
+        return x, log_det
+
+    def inverse(self, z):
+        """z → (x, log|det ∂x/∂z|): the layers undone in reverse order."""
+        log_det = z.new_zeros(len(z))
+        for layer in reversed(self.layers):
+            z, ld = layer.inverse(z)
+            log_det = log_det + ld
+        return z, log_det
+
+    def trajectory(self, x) -> list[torch.Tensor]:
+        """[x, after layer 1, after layer 2, ..., z]: the data pushed layer by layer."""
+        x = self._check(x)
+        out = [x]
+        with torch.no_grad():
+            for layer in self.layers:
+                x, _ = layer(x)
+                out.append(x)
+        return out
+
+    def log_prob(self, x) -> torch.Tensor:
+        """Exact log p(x) in nats per example: log N(f(x); 0, I) + log|det J_f(x)|."""
+        x = self._check(x).to(next(self.parameters()).dtype)
+        z, log_det = self(x)
+        return _std_normal_log_prob(z) + log_det
+
+    def sample_and_log_prob(self, n: int, generator: torch.Generator | None = None):
+        """n samples x = f⁻¹(z), z ~ N(0, I), and their log q(x) = log N(z) − log|det ∂x/∂z| (with gradients)."""
+        n = positive_int(n, "n")
+        dev = next(self.parameters()).device
+        z = torch.randn(n, *(self.latent_shape or self.event_shape), generator=generator).to(dev)
+        x, log_det = self.inverse(z)
+        return x, _std_normal_log_prob(z) - log_det
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """n samples in data space (n, *event_shape)."""
+        x, _ = self.sample_and_log_prob(n, _generator(seed))
+        return x
+
+
+class RealNVP(RecordsArgs, Flow):
+    """RealNVP for vectors: ``n_layers`` affine couplings with alternating masks (even/odd dims)."""
+
+    def __init__(self, dim: int = 2, n_layers: int = 8, hidden: int = 64, n_hidden: int = 2):
+        super().__init__()
+        dim = positive_int(dim, "dim", minimum=2)
+        n_layers, hidden = positive_int(n_layers, "n_layers"), positive_int(hidden, "hidden")
+        self.event_shape = (dim,)
+        masks = [(torch.arange(dim) + i) % 2 for i in range(n_layers)]
+        self.layers = nn.ModuleList(AffineCoupling(m, hidden, n_hidden) for m in masks)
+
+
+class MAF(RecordsArgs, Flow):
+    """Masked autoregressive flow: MAF layers with the order reversed between them.
+    log_prob costs one pass per layer; sample costs ``dim`` passes per layer."""
+
+    layer_class = MAFLayer
+
+    def __init__(self, dim: int = 2, n_layers: int = 5, hidden: int = 64, n_hidden: int = 2):
+        super().__init__()
+        dim = positive_int(dim, "dim", minimum=2)
+        self.event_shape = (dim,)
+        layers = []
+        for i in range(positive_int(n_layers, "n_layers")):
+            if i:
+                layers.append(Reverse())
+            layers.append(self.layer_class(dim, positive_int(hidden, "hidden"), n_hidden))
+        self.layers = nn.ModuleList(layers)
+
+
+class IAF(MAF):
+    """Inverse autoregressive flow: the same network as ``MAF``, used the other way round.
+    sample costs one pass per layer; log_prob of a new point costs ``dim`` passes per layer."""
+
+    layer_class = IAFLayer
+
+    def __init__(self, dim: int = 2, n_layers: int = 5, hidden: int = 64, n_hidden: int = 2):
+        super().__init__(dim, n_layers, hidden, n_hidden)
+
+
+class DigitFlow(RecordsArgs, Flow):
+    """A small multi-scale RealNVP on dequantised digits (1, 28, 28) with pixels in [0, 1]:
+
+    logit transform → ``n_checker`` checkerboard couplings at 28×28 → squeeze to (4, 14, 14) →
+    ``n_channel`` channel couplings → ``n_checker`` checkerboard couplings at 14×14.
+    ``log_prob`` is the exact density on [0, 1]^784 in nats (logit Jacobian included);
+    bits/dim on the 256-level pixels: ``helpers.metrics.bits_per_dim(lp, 784, n_bins=256)``.
+    """
+
+    def __init__(self, n_checker: int = 3, n_channel: int = 3, hidden: int = 32, alpha: float = 0.05):
+        super().__init__()
+        n_checker, n_channel = positive_int(n_checker, "n_checker"), positive_int(n_channel, "n_channel")
+        hidden = positive_int(hidden, "hidden")
+        if not 0 < alpha < 0.5:
+            raise ValueError(f"alpha must be in (0, 0.5), got {alpha}.")
+        self.event_shape, self.latent_shape = (1, 28, 28), (4, 14, 14)
+        layers = [LogitTransform(alpha)]
+        layers += [ConvCoupling(1, 28, "checkerboard", i % 2, hidden) for i in range(n_checker)]
+        layers.append(Squeeze())
+        layers += [ConvCoupling(4, 14, "channel", i % 2, hidden) for i in range(n_channel)]
+        layers += [ConvCoupling(4, 14, "checkerboard", i % 2, hidden) for i in range(n_checker)]
+        self.layers = nn.ModuleList(layers)
+
+    def _check(self, x):
+        x = as_images(x, "x", unit_range=True)
+        if tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"x must be digits shaped (n, 1, 28, 28), got {tuple(x.shape)}.")
+        return x
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """n digits (n, 1, 28, 28) in [0, 1]; ``temperature`` < 1 scales the base noise down
+        (samples look cleaner, no longer from p_θ)."""
+        n = positive_int(n, "n")
+        temperature = positive(temperature, "temperature")
+        z = temperature * torch.randn(n, *self.latent_shape, generator=_generator(seed))
+        x, _ = self.inverse(z.to(next(self.parameters()).device))
+        return x.clamp(0, 1)
+
+
+def layer_jacobian_logdet(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """log|det ∂layer(x)/∂x| for each row of x (N, D) computed by autograd: the full D × D
+    Jacobian, then ``slogdet`` — the brute-force value a layer's own log-det must match."""
+    x = as_samples(x, "x")
+    out = []
+    for row in x:
+        J = torch.autograd.functional.jacobian(lambda v: layer(v[None])[0][0], row)
+        out.append(torch.linalg.slogdet(J.reshape(row.numel(), row.numel()))[1])
+    return torch.stack(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: one function per objective, used by the notebook and scripts/train_flows.py
+
+
+def _fit_loop(model, loss_fn, *, steps, lr, seed, max_seconds, clip=10.0, progress=False):
+    """Adam on ``loss_fn(generator)`` with a warm-up and a cosine learning rate that follows
+    whichever of ``steps`` and ``max_seconds`` runs out first. Returns (history, seconds)."""
+    from .diffusion import _progress, _set_lr
+
+    steps = positive_int(steps, "steps")
+    if max_seconds is not None:
+        max_seconds = positive(max_seconds, "max_seconds")
+    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+    g = _generator(seed)
+    history = {"loss": []}
+    start = time.perf_counter()
+    _set_lr(opt, lr, 0, 0.0)
+    model.train()
+    for step in range(steps):
+        loss = loss_fn(g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        done = _progress(step + 1, steps, time.perf_counter() - start, max_seconds)
+        _set_lr(opt, lr, step + 1, done)
+        history["loss"].append(float(loss.detach()))
+        if progress and step % 100 == 0:
+            print(
+                f"step {step}: loss {history['loss'][-1]:.3f} ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+        if done >= 1:
+            break
+    model.eval()
+    return history, time.perf_counter() - start
+
+
+def fit_forward_kl(
+    model: Flow,
+    data,
+    *,
+    steps: int = 3000,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    progress=False,
+):
+    """Maximum likelihood = minimising KL(p_data ‖ p_θ) on samples ``data`` (N, D): the loss is the
+    mean negative log-likelihood −log p_θ(x) of random batches. Adam, warm-up and cosine learning
+    rate (over ``steps``, or ``max_seconds`` if that runs out first). Returns (history, seconds)."""
+    data = as_samples(data, "data", dim=model.event_shape[0], min_rows=2)
+    batch_size = positive_int(batch_size, "batch_size")
+
+    def loss_fn(g):
+        return -model.log_prob(data[torch.randint(0, len(data), (batch_size,), generator=g)]).mean()
+
+    return _fit_loop(
+        model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, progress=progress
+    )
+
+
+def fit_reverse_kl(
+    model: Flow,
+    target_log_prob,
+    *,
+    steps: int = 3000,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    seed: int = 0,
+    max_seconds: float | None = None,
+):
+    """Minimise KL(q_θ ‖ p̃) = E_{x~q_θ}[log q_θ(x) − log p̃(x)] (+ log Z): no data, only an
+    unnormalised target log-density and samples from the flow itself. Returns (history, seconds)."""
+    if not callable(target_log_prob):
+        raise ValueError("target_log_prob must be a function mapping points (n, D) to log-densities (n,).")
+    batch_size = positive_int(batch_size, "batch_size")
+
+    def loss_fn(g):
+        x, log_q = model.sample_and_log_prob(batch_size, g)
+        return (log_q - target_log_prob(x)).mean()
+
+    return _fit_loop(model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds)
+
+
+def fit_digits(
+    model: DigitFlow,
+    images,
+    *,
+    steps: int = 2000,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    progress=False,
+):
+    """Maximum likelihood on dequantised digits: each batch gets fresh uniform noise
+    ((k + u)/256, u ~ U[0, 1)), so the flow learns a density that is a bound on the discrete pixels.
+    Adam with a warm-up and a cosine learning rate; with ``max_seconds`` the cosine follows whichever
+    of steps and seconds runs out first. Returns (history, seconds); the loss is in bits/dim."""
+    images = as_images(images, "images", unit_range=True)
+    batch_size = positive_int(batch_size, "batch_size")
+    D = images[0].numel()
+
+    def loss_fn(g):
+        x = images[torch.randint(0, len(images), (batch_size,), generator=g)]
+        x = (torch.round(x * 255) + torch.rand(x.shape, generator=g)) / 256
+        return (-model.log_prob(x).mean() + D * math.log(256)) / (D * math.log(2))
+
+    return _fit_loop(
+        model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, clip=50.0, progress=progress
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The data splits and recipes of the shipped checkpoints (the notebook and the script share them)
+
+#: 2-D toy sets with a shipped RealNVP: name of the checkpoint → name in helpers.data.TOY_2D.
+TOY_CHECKPOINTS = {
+    "flow_two_moons": "two_moons",
+    "flow_8gaussians": "8gaussians",
+    "flow_checkerboard": "checkerboard",
+}
+TOY_N_TRAIN, TOY_N_TEST = 10_000, 5_000
+TOY_STEPS, TOY_BATCH, TOY_LR, TOY_SECONDS = 3000, 256, 2e-3, 40
+REVERSE_CHECKPOINT, REVERSE_STEPS = "flow_8gaussians_reverse_kl", 2000
+DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR, DIGIT_SECONDS = "flow_digits", 1000, 64, 1e-3, 120
+
+
+def toy_split(name: str, n_train: int = TOY_N_TRAIN, n_test: int = TOY_N_TEST):
+    """(distribution, train (n_train, 2), test (n_test, 2)) for a 2-D toy set: seeds 1 and 2, the
+    split every 2-D model of lessons 11–12 is trained and scored on."""
+    from ..data import toy
+
+    dist = toy(name)
+    return dist, dist.sample(n_train, seed=1), dist.sample(n_test, seed=2)

@@ -1,0 +1,297 @@
+"""helpers.models.gan and helpers.metrics.mode_coverage: shapes, learner-readable errors, the losses
+and their gradients, and planted bugs that make the checks of lessons 09 and 10 raise
+(a wrong D* formula, a critic without its penalty, a saturating generator loss). A few seconds each."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import check
+from helpers.data import EightGaussians
+from helpers.metrics import emd, mode_coverage
+from helpers.models import Generator, gan, pretrained
+
+RING = EightGaussians()
+
+
+# ---------------------------------------------------------------------------------------------
+# mode_coverage
+
+
+def test_true_samples_cover_every_mode_with_high_quality():
+    cov = mode_coverage(RING.sample(4000, seed=0), RING)
+    assert cov.covered == 8 and cov.n_modes == 8
+    # within 3σ in 2-D: P(χ²₂ ≤ 9) = 1 − e^{−4.5} ≈ 0.989
+    assert abs(cov.high_quality - (1 - np.exp(-4.5))) < 0.01
+    assert sum(cov.counts) == round(cov.high_quality * 4000)
+
+
+def test_dropped_modes_and_bridges_are_counted():
+    x = RING.sample(4000, seed=1)
+    keep = torch.atan2(x[:, 1], x[:, 0]).abs() < 2.0  # modes at 0, ±45°, ±90°: 5 of 8
+    cov = mode_coverage(x[keep], RING)
+    assert cov.covered == 5
+    bridges = torch.cat([x[keep], 0.5 * x[keep]])  # half the samples halfway to the centre
+    assert abs(mode_coverage(bridges, RING).high_quality - cov.high_quality / 2) < 1e-9
+    assert mode_coverage(torch.zeros(100, 2), RING).covered == 0
+
+
+def test_a_mode_needs_its_share_to_count():
+    x = torch.cat([RING.means[0].expand(990, 2), RING.means[1].expand(10, 2)])
+    assert mode_coverage(x, RING, min_share=0.01).covered == 2
+    assert mode_coverage(x, RING, min_share=0.02).covered == 1
+
+
+def test_mode_coverage_with_centres_and_bad_input():
+    x = RING.sample(500, seed=2)
+    assert mode_coverage(x, RING.means, std=0.1).covered == 8
+    with pytest.raises(ValueError, match="std"):
+        mode_coverage(x, RING.means)
+    with pytest.raises(ValueError, match="samples"):
+        mode_coverage(torch.zeros(10, 3), RING)
+    with pytest.raises(ValueError, match="min_share"):
+        mode_coverage(x, RING, min_share=0)
+    with pytest.raises(ValueError, match="std"):
+        mode_coverage(x, RING.means, std=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# models: shapes, seeds, errors
+
+
+def test_ring_gan_samples_points_and_is_a_generator():
+    torch.manual_seed(0)
+    m = gan.RingGAN("wgan-gp", hidden=16)
+    assert isinstance(m, Generator)
+    x = m.sample(7, seed=3)
+    assert x.shape == (7, 2)
+    assert torch.equal(x, m.sample(7, seed=3))
+    assert not torch.equal(x, m.sample(7, seed=4))
+    assert m.init_args["loss"] == "wgan-gp" and m.init_args["hidden"] == 16
+
+
+def test_dcgan_samples_digits_in_unit_range():
+    torch.manual_seed(0)
+    m = gan.DCGAN(z_dim=8, width=8)
+    x = m.sample(5, seed=0)
+    assert x.shape == (5, 1, 28, 28)
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+    assert torch.equal(x, m.sample(5, seed=0))
+    assert m.D(x).shape == (5,)
+    assert m.G.training  # sample() restores the mode it found
+
+
+def test_bad_input_says_what_to_do():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        gan.RingGAN("vanilla")
+    m = gan.RingGAN(hidden=8)
+    with pytest.raises(ValueError, match="n must be a whole number"):
+        m.sample(0)
+    with pytest.raises(ValueError, match=r"shaped \(n, 2\)"):
+        m.D(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="digits shaped"):
+        gan.DigitDiscriminator(8)(torch.zeros(2, 1, 14, 14))
+    with pytest.raises(ValueError, match="z must be shaped"):
+        gan.DigitGenerator(8, 8)(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="digits shaped"):
+        gan.DANN(width=4)(torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        gan.DANN(width=4)(torch.full((2, 1, 28, 28), 255.0))
+    with pytest.raises(ValueError, match="same shape"):
+        gan.gradient_penalty(m.D, torch.zeros(4, 2), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="steps"):
+        gan.train_adversarial(m, lambda n, g: RING._sample(n, g), 0)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        gan.train_adversarial(m, lambda n, g: RING._sample(n, g), 2, loss="wasserstein")
+    with pytest.raises(ValueError, match="differ in length"):
+        gan.train_dann(
+            gan.DANN(width=4), torch.zeros(3, 1, 28, 28), torch.zeros(2), torch.zeros(3, 1, 28, 28)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# training: every loss runs, records, snapshots; clipping clips
+
+
+@pytest.mark.parametrize("loss", gan.LOSSES)
+def test_train_adversarial_records_and_snapshots(loss):
+    torch.manual_seed(0)
+    m = gan.RingGAN(loss, hidden=16, n_records=4, n_snapshots=3, snapshot_points=50)
+    h = gan.train_adversarial(m, lambda n, g: RING._sample(n, g), 8, batch_size=32, n_quality=50)
+    assert len(h["g_loss"]) == 8 and all(np.isfinite(h["d_loss"]))
+    rec = m.record()
+    assert list(rec["step"]) == [0, 2, 4, 6] and np.isfinite(rec["quality"]).all()
+    steps, snaps = m.snapshots_taken()
+    assert steps == [0, 4, 8] and snaps.shape == (3, 50, 2)
+    assert not torch.equal(snaps[0], snaps[-1]), "the generator moved between snapshots"
+    if loss == "wgan-clip":
+        assert max(float(p.detach().abs().max()) for p in m.D.parameters()) <= 0.01 + 1e-9
+
+
+def test_snapshots_ship_in_the_state_dict():
+    m = gan.DCGAN(z_dim=4, width=4, n_snapshots=2, snapshot_images=3)
+    assert {"snapshots", "snapshot_steps", "record_steps", "record_values"} <= set(m.state_dict())
+    assert m.snapshots.dtype == torch.uint8
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 09: D*, the generator losses, DANN's gradient reversal
+
+
+def _d_star_gap(formula):
+    """Train a 1-D discriminator as notebook 09 does; compare it with ``formula`` on the support."""
+    torch.manual_seed(0)
+    p_data, p_g = torch.distributions.Normal(0.0, 1.0), torch.distributions.Normal(1.5, 0.75)
+    disc = gan.MLPDiscriminator(dim=1, hidden=32, depth=2)
+    gan.fit_discriminator(disc, p_data.sample((4000, 1)), p_g.sample((4000, 1)), steps=600)
+    x = torch.linspace(-4, 5, 400)
+    support = (p_data.log_prob(x).exp() > 0.05) | (p_g.log_prob(x).exp() > 0.05)
+    with torch.no_grad():
+        learned = torch.sigmoid(disc(x[:, None]))
+    expected = formula(p_data.log_prob(x), p_g.log_prob(x))
+    check.close_to(learned[support], expected[support], "trained D vs D*", rtol=0, atol=0.06)
+
+
+def test_trained_discriminator_matches_d_star():
+    _d_star_gap(gan.optimal_discriminator)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        lambda a, b: torch.sigmoid(b - a),  # p_g / (p_data + p_g): numerator swapped
+        lambda a, b: (a - b).exp().clamp(max=1),  # p_data / p_g, the density ratio
+        lambda a, b: torch.full_like(a, 0.5),  # "at the optimum D = ½" taken for any G
+    ],
+)
+def test_a_wrong_d_star_formula_makes_the_check_raise(wrong):
+    with pytest.raises(check.CheckFailed):
+        _d_star_gap(wrong)
+
+
+def test_optimal_discriminator_survives_tiny_densities():
+    d = gan.optimal_discriminator(torch.tensor([-1000.0, 0.0]), torch.tensor([-1000.0, -1000.0]))
+    assert torch.allclose(d, torch.tensor([0.5, 1.0]))
+
+
+def test_generator_loss_gradients():
+    logits = torch.linspace(-6, 6, 13, requires_grad=True)
+    d = torch.sigmoid(logits).detach()
+    (g_mm,) = torch.autograd.grad(gan.generator_loss(logits, "minimax") * 13, logits)
+    (g_ns,) = torch.autograd.grad(gan.generator_loss(logits, "gan") * 13, logits)
+    assert torch.allclose(g_mm, -d, atol=1e-6)
+    assert torch.allclose(g_ns, -(1 - d), atol=1e-6)
+    # notebook 09's ratio check fails when the two losses are swapped
+    with pytest.raises(check.CheckFailed):
+        check.greater(float(g_mm[0] / g_ns[0]), 100, "ratio", quiet=True)
+    assert torch.isfinite(gan.generator_loss(torch.tensor([-500.0, 500.0]), "gan"))
+    with pytest.raises(ValueError, match="kind"):
+        gan.generator_loss(logits, "hinge")
+
+
+def test_gradient_reversal_flips_and_scales():
+    x = torch.randn(5, 3, requires_grad=True)
+    (g,) = torch.autograd.grad(gan.GradientReversal()(x, 0.3).pow(2).sum(), x)
+    assert torch.allclose(g, -0.3 * 2 * x)
+
+
+def test_dann_features_receive_minus_alpha_times_the_domain_gradient():
+    torch.manual_seed(0)
+    m = gan.DANN(width=4, features=8, domain_hidden=8)
+    x = torch.rand(6, 1, 28, 28)
+    y = torch.tensor([0.0, 0, 0, 1, 1, 1])
+
+    def feature_grad(alpha, reverse=True):
+        m.zero_grad()
+        h = m.features(x)
+        dom = m.D(m.reverse(h, alpha) if reverse else h)[:, 0]
+        torch.nn.functional.binary_cross_entropy_with_logits(dom, y).backward()
+        return m.F[0].weight.grad.clone(), m.D[0].weight.grad.clone()
+
+    f_rev, d_rev = feature_grad(0.5)
+    f_plain, d_plain = feature_grad(0.5, reverse=False)
+    assert torch.allclose(f_rev, -0.5 * f_plain, atol=1e-7), "F gets −α · ∂T2/∂F"
+    assert torch.allclose(d_rev, d_plain), "D gets its own gradient unchanged"
+
+
+def test_shifted_digits():
+    x = torch.rand(4, 1, 28, 28)
+    a, b = gan.shifted_digits(x, seed=0), gan.shifted_digits(x, seed=0)
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert float(a.min()) >= 0 and float(a.max()) <= 1 and not torch.equal(a, x)
+
+
+def test_train_dann_both_ways_runs():
+    torch.manual_seed(0)
+    xs, ys, xt = torch.rand(16, 1, 28, 28), torch.randint(10, (16,)), torch.rand(16, 1, 28, 28)
+    for adversarial in (False, True):
+        h = gan.train_dann(gan.DANN(width=4), xs, ys, xt, steps=3, batch_size=4, adversarial=adversarial)
+        assert len(h["T1"]) == 3
+        assert np.isfinite(h["T2"]).all() == adversarial
+
+
+def test_shipped_dann_beats_source_only_on_the_target_and_the_check_can_fail():
+    d = gan.dann_domains()
+    acc = {
+        name: gan.dann_accuracy(pretrained(name), d["test_target"], d["test_labels"])
+        for name in ("dann_digits", "source_only_digits")
+    }
+    check.greater(acc["dann_digits"], acc["source_only_digits"], "target accuracy", margin=0.03)
+    with pytest.raises(check.CheckFailed):  # the notebook's check, with the two models swapped
+        check.greater(acc["source_only_digits"], acc["dann_digits"], "target accuracy", margin=0.03)
+    # and not by giving up the source: DANN stays within 3 points of the baseline there
+    src = {name: gan.dann_accuracy(pretrained(name), d["test_source"], d["test_labels"]) for name in acc}
+    check.greater(src["dann_digits"], src["source_only_digits"] - 0.03, "source accuracy")
+
+
+# ---------------------------------------------------------------------------------------------
+# lesson 10: the dual estimate and the gradient penalty
+
+
+def _dual_sets():
+    x = torch.randn(150, 2, generator=torch.Generator().manual_seed(8)) * 0.5 + torch.tensor([0.5, 0.0])
+    return x, RING.sample(150, seed=9)
+
+
+def test_critic_with_penalty_reaches_the_exact_emd_and_without_it_does_not():
+    x, y = _dual_sets()
+    exact = emd(x, y)
+    torch.manual_seed(0)
+    good = gan.fit_critic(gan.MLPDiscriminator(2, 32, 2), x, y, steps=300, gp_weight=10.0)
+    check.close_to(good[-1], exact, "dual estimate", rtol=0.10)
+    torch.manual_seed(0)
+    bad = gan.fit_critic(gan.MLPDiscriminator(2, 32, 2), x, y, steps=300, gp_weight=None)
+    assert bad[-1] > 2 * exact, "without the penalty the dual gap grows without bound"
+    with pytest.raises(check.CheckFailed):
+        check.close_to(bad[-1], exact, "dual estimate", rtol=0.10)
+
+
+def test_gradient_norm_check_fails_for_a_critic_without_penalty():
+    x, y = _dual_sets()
+    for gp_weight, should_pass in [(10.0, True), (None, False)]:
+        torch.manual_seed(0)
+        critic = gan.MLPDiscriminator(2, 32, 2)
+        gan.fit_critic(critic, x, y, steps=300, gp_weight=gp_weight)
+        norms = gan.critic_gradient_norms(critic, y, x[torch.randperm(150)])
+        if should_pass:
+            check.close_to(norms.mean(), 1.0, "mean gradient norm", rtol=0, atol=0.25)
+        else:
+            with pytest.raises(check.CheckFailed):
+                check.close_to(norms.mean(), 1.0, "mean gradient norm", rtol=0, atol=0.25)
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    gp = gan.gradient_penalty(lambda x: x @ w, torch.randn(6, 2), torch.randn(6, 2))
+    assert torch.isclose(gp, torch.tensor(16.0))
+    gp.backward()
+    assert torch.allclose(w.grad, 2 * 4 * w.detach() / 5)
+
+
+@pytest.mark.parametrize("loss", ["gan", "wgan-clip", "wgan-gp"])
+def test_every_shipped_ring_model_loads_and_samples(loss):
+    for seed in gan.RING["seeds"]:
+        m = pretrained(gan.ring_name(loss, seed))
+        assert m.loss == loss
+        assert m.sample(10, seed=0).shape == (10, 2)
+        assert len(m.record()["step"]) > 1
