@@ -423,8 +423,8 @@ def fit(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        progress = _progress(step + 1, steps, time.perf_counter() - start, max_seconds)
-        _set_lr(opt, lr, step + 1, progress)
+        done = _progress(step + 1, steps, time.perf_counter() - start, max_seconds)
+        _set_lr(opt, lr, step + 1, done)
         if ema > 0:
             with torch.no_grad():
                 decay = min(ema, (1 + step) / (10 + step))
@@ -436,7 +436,7 @@ def fit(
                 f"step {step}: loss {history['loss'][-1]:.4f} ({time.perf_counter() - start:.0f} s)",
                 flush=True,
             )
-        if progress >= 1:
+        if done >= 1:
             break
     if ema > 0:
         model.load_state_dict(averaged.state_dict())
