@@ -56,6 +56,17 @@ def test_same_given_start_same_fit_as_sklearn(X, cov):
     assert_same_fit(*fit_both(X, precisions_init=precisions, **kw), X)  # default tol: same stop
 
 
+@pytest.mark.parametrize("cov", ["full", "diag"])
+def test_many_blocks_far_apart_same_fit_as_sklearn(cov):
+    """Enough rows for several blocks (diag: E-step fused with the M-step's sums, block by block) and
+    clusters so far apart that most responsibilities underflow (the clamp before exp)."""
+    rng = np.random.default_rng(2)
+    centers = rng.normal(scale=20.0, size=(8, 16))
+    Xb = centers[rng.integers(8, size=20_000)] + rng.normal(size=(20_000, 16))
+    kw = dict(n_components=8, covariance_type=cov, init_params="random", random_state=0, max_iter=10, tol=0)
+    assert_same_fit(*fit_both(Xb, **kw), Xb, tol=1e-7)
+
+
 def test_em_never_decreases_log_likelihood(X):
     gmm = GaussianMixture(5, init_params="random", random_state=3, max_iter=60, tol=1e-10)
     with warnings.catch_warnings():

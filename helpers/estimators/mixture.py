@@ -155,14 +155,11 @@ class GaussianMixture(DensityEstimator):
 
         ``feats``: the diagonal model's features [X, X²] (n, 2d), if already computed.
         """
-        nk = resp.sum(0) + 10 * _EPS
-        reg = float(self.reg_covar)
         if self.covariance_type == "diag":
             # first and second moments of every component in one product: rᵀ [X, X²]
-            d = X.shape[1]
-            moments = resp.T @ (_diag_features(X) if feats is None else feats) / nk[:, None]
-            means = moments[:, :d]
-            return nk, means, moments[:, d:] - means**2 + reg
+            return self._diag_parameters(resp.sum(0), resp.T @ (_diag_features(X) if feats is None else feats))
+        nk = resp.sum(0) + 10 * _EPS
+        reg = float(self.reg_covar)
         means = (resp.T @ X) / nk[:, None]
         if self.covariance_type == "full":
             # Σ_k = Σ_n r_nk x_n x_nᵀ / N_k − μ_k μ_kᵀ for all k in one product per block of rows:
@@ -179,6 +176,14 @@ class GaussianMixture(DensityEstimator):
             cov = S.reshape(K, d, d) / nk[:, None, None] - means[:, :, None] * means[:, None, :]
             cov.diagonal(dim1=1, dim2=2).add_(reg)
         return nk, means, cov
+
+    def _diag_parameters(self, resp_sum: torch.Tensor, sums: torch.Tensor):
+        """Diagonal M-step from Σ_n r_nk (K,) and rᵀ[X, X²] (K, 2d): (N_k, means, variances)."""
+        nk = resp_sum + 10 * _EPS
+        moments = sums / nk[:, None]
+        d = sums.shape[1] // 2
+        means = moments[:, :d]
+        return nk, means, moments[:, d:] - means**2 + float(self.reg_covar)
 
     def _set_precisions_from_covariances(self, cov: torch.Tensor) -> None:
         if self.covariance_type == "full":
@@ -230,9 +235,15 @@ class GaussianMixture(DensityEstimator):
             self._set_precisions_from_covariances(self._cov)
 
     # ------------------------------------------------------------------ E-step pieces
-    def _weighted_log_prob(self, X: torch.Tensor, normalise: bool = False, feats: torch.Tensor | None = None):
+    def _weighted_log_prob(
+        self, X: torch.Tensor, normalise: bool = False, feats: torch.Tensor | None = None, moments: bool = False
+    ):
         """log π_k + log N(x_n; μ_k, Σ_k) → (n, K); with ``normalise``: (log p(x_n), r_nk), the
         responsibilities from the same shifted exponentials as the log-sum-exp (one exp pass).
+
+        With ``moments`` (diagonal model, fit loop): the E-step fused with the M-step's sums — returns
+        (log p(x_n), N_k, rᵀ[X, X²]) accumulated block by block while each block of responsibilities is
+        still in cache, and never writes the (n, K) responsibilities out.
 
         Computed in blocks of rows, one block per thread.
         """
@@ -252,25 +263,33 @@ class GaussianMixture(DensityEstimator):
             W = torch.cat([(mu * prec).T, -0.5 * prec.T])  # (2d, K)
             if feats is None:
                 feats = _diag_features(X)
-        out = torch.empty(n, K, dtype=_DTYPE)
-        log_norm = torch.empty(n, dtype=_DTYPE) if normalise else None
+        fused = moments and self.covariance_type == "diag"
+        out = None if fused else torch.empty(n, K, dtype=_DTYPE)
+        log_norm = torch.empty(n, dtype=_DTYPE) if normalise or fused else None
 
-        def block(i: int, rows: int) -> None:
+        def block(i: int, rows: int):
             x = X[i : i + rows]
             if self.covariance_type == "full":
                 y = torch.addmm(shift, x, P_all, beta=-1).square_()
                 w = y.reshape(-1, K, d).sum(2).mul_(-0.5).add_(const)
             else:
                 w = torch.addmm(const, feats[i : i + rows], W)
-            if normalise:
+            if normalise or fused:
                 top = w.amax(1, keepdim=True)
-                w = w.sub_(top).exp_()
+                # exp of a double below −708 is a subnormal (or 0) on a ~50× slower path; a
+                # responsibility below e^−700 ≈ 1e−304 changes no sum it enters (each row's total ≥ 1)
+                w = w.sub_(top).clamp_(min=-700.0).exp_()
                 total = w.sum(1, keepdim=True)
                 log_norm[i : i + rows] = (top + total.log()).squeeze(1)
                 w.div_(total)
+            if fused:
+                return w.sum(0), w.T @ feats[i : i + rows]
             out[i : i + rows] = w
+            return None
 
-        run_parallel([partial(block, i, rows) for i, rows in _row_blocks(n, K * d)])
+        results = run_parallel([partial(block, i, rows) for i, rows in _row_blocks(n, K * d)])
+        if fused:
+            return log_norm, sum(r[0] for r in results), sum(r[1] for r in results)
         return (log_norm, out) if normalise else out
 
     def _e_step(self, X: torch.Tensor, feats: torch.Tensor | None = None):
@@ -303,8 +322,14 @@ class GaussianMixture(DensityEstimator):
         while n_iter < self.max_iter:
             n_iter += 1
             prev = lower_bound
-            log_norm, resp = self._e_step(X, feats)
-            self._m_step(X, resp, feats)
+            if feats is not None:  # diagonal: E-step and the M-step's sums in one pass over the data
+                log_norm, resp_sum, sums = self._weighted_log_prob(X, feats=feats, moments=True)
+                nk, self._means, self._cov = self._diag_parameters(resp_sum, sums)
+                self._weights = nk / nk.sum()
+                self._set_precisions_from_covariances(self._cov)
+            else:
+                log_norm, resp = self._e_step(X, feats)
+                self._m_step(X, resp, feats)
             lower_bound = float(log_norm.mean())
             history.append(lower_bound)
             if abs(lower_bound - prev) < self.tol:
