@@ -56,6 +56,21 @@ def test_exact_against_brute_force_with_tiny_blocks(data):
     np.testing.assert_allclose(kde.score_samples(far), brute_gaussian(X, far, 0.3), rtol=1e-10)
 
 
+def test_many_far_queries_exact_in_blocks():
+    """Thousands of queries far from the data (the stable path, several row blocks on both threads),
+    with and without weights, against a brute-force log-sum-exp."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3000, 2))
+    Q = rng.uniform(-8, 8, size=(2500, 2))
+    kde = KernelDensity(bandwidth=0.05).fit(X)
+    np.testing.assert_allclose(kde.score_samples(Q), brute_gaussian(X, Q, 0.05), rtol=1e-10, atol=1e-10)
+    w = rng.uniform(0.5, 2.0, size=3000)
+    D = ((Q[:, None, :] - X[None]) ** 2).sum(-1)
+    ref = logsumexp(-D / (2 * 0.05**2), 1, b=w / w.sum()) - np.log(2 * np.pi * 0.05**2)
+    ours = KernelDensity(bandwidth=0.05).fit(X, sample_weight=w).score_samples(Q)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("rule", ["scott", "silverman"])
 def test_matches_scipy_1d(data, rule):
     X1, Q1, _, _ = data

@@ -293,11 +293,26 @@ class KernelDensity(DensityEstimator):
     def _log_sums_stable(
         Qa: torch.Tensor, Ta: torch.Tensor, c: torch.Tensor, tn: int, w: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """log Σ_t w_t exp(−c ‖q − t‖²) with a per-row shift (few rows, slow path) → (rows, G)."""
+        """log Σ_t w_t exp(−c ‖q − t‖²) with a per-row shift (rows far from the data) → (rows, G).
+
+        In blocks of rows (memory: rows × n per block), one block per thread. The shifted exponents
+        are clamped at −700 before exp, as in the main path: exp of a double below −708 takes a ~50×
+        slower subnormal path (torch.logsumexp does not avoid it), and such terms are < 1e-300 of the
+        row's largest, which is 1."""
         n = Ta.shape[0]
-        negD = torch.cat([Qa @ Ta[j : j + tn].T for j in range(0, n, tn)], 1).clamp_(max=0)
         logw = 0.0 if w is None else w.log()
-        return torch.stack([torch.logsumexp(negD * ck + logw, 1) for ck in c], 1)
+        out = torch.empty(Qa.shape[0], len(c), dtype=_DTYPE)
+        rows = max(1, min(Qa.shape[0], 2**21 // max(n, 1)))
+
+        def block(i: int) -> None:
+            negD = torch.cat([Qa[i : i + rows] @ Ta[j : j + tn].T for j in range(0, n, tn)], 1).clamp_(max=0)
+            for k, ck in enumerate(c):
+                x = negD * ck + logw
+                top = x.amax(1, keepdim=True)
+                out[i : i + rows, k] = (top + x.sub_(top).clamp_(min=-700.0).exp_().sum(1, keepdim=True).log())[:, 0]
+
+        run_parallel([partial(block, i) for i in range(0, Qa.shape[0], rows)])
+        return out
 
     def log_prob(self, X) -> torch.Tensor:
         """Course alias: log p̂(x) per row as a float64 tensor (n,)."""
