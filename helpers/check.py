@@ -149,6 +149,9 @@ def never_decreases(
     v = _array(values, what).reshape(-1)
     if v.size < 2:
         raise CheckFailed(f"{what}: need at least two values to check a trend, got {v.size}.")
+    if np.isnan(v).any():  # NaN compares False with everything: it would pass silently
+        i = int(np.argmax(np.isnan(v)))
+        raise CheckFailed(f"{what}: value {i} is NaN — no trend to check (did the fit diverge?).")
     drops = v[:-1] - v[1:]
     limit = tol * np.maximum(1.0, np.abs(v[:-1]))
     if (drops > limit).any():
@@ -207,6 +210,28 @@ def _call(fn: Callable, case):
 
 def _is_stub_answer(value) -> bool:
     return value is None or value is Ellipsis
+
+
+def _compare_answer(answer, expected, label: str, rtol: float, atol: float) -> None:
+    """close_to, part by part for a tuple (several return values) or a dict (named results)."""
+    if isinstance(expected, tuple):
+        if not isinstance(answer, (tuple, list)) or len(answer) != len(expected):
+            got = f"{len(answer)} values" if isinstance(answer, (tuple, list)) else type(answer).__name__
+            raise CheckFailed(f"{label}: expected {len(expected)} values (a tuple), got {got}.")
+        for j, (a, e) in enumerate(zip(answer, expected)):
+            _compare_answer(a, e, f"{label}, value {j + 1}", rtol, atol)
+        return
+    if isinstance(expected, dict):
+        if not isinstance(answer, dict) or set(answer) != set(expected):
+            got = sorted(map(str, answer)) if isinstance(answer, dict) else type(answer).__name__
+            raise CheckFailed(f"{label}: expected a dict with keys {sorted(map(str, expected))}, got {got}.")
+        for key, e in expected.items():
+            _compare_answer(answer[key], e, f"{label}, [{key!r}]", rtol, atol)
+        return
+    try:
+        close_to(answer, expected, label, rtol=rtol, atol=atol, quiet=True)
+    except ValueError as err:
+        raise CheckFailed(f"{label}: your answer could not be compared with the reference ({err}).") from None
 
 
 def exercise(
@@ -274,12 +299,7 @@ def exercise(
         label = f"{name}, case {i + 1}"
         if _is_stub_answer(answer):
             raise CheckFailed(f"{label}: your function returned {answer!r}; it should return a value.")
-        try:
-            close_to(answer, expected, label, rtol=rtol, atol=atol, quiet=True)
-        except ValueError as err:
-            raise CheckFailed(
-                f"{label}: your answer could not be compared with the reference ({err})."
-            ) from None
+        _compare_answer(answer, expected, label, rtol, atol)
     if test is not None:
         try:
             test(learner)

@@ -106,6 +106,33 @@ def test_exercise_passes_a_right_answer_and_catches_a_wrong_one(capsys):
         check.exercise(wrong, solution=_solution_square, cases=[2.0, 3.0])
 
 
+def _solution_stats(x):
+    x = np.asarray(x, dtype=float)
+    return x.mean(), {"var": x.var(), "range": np.array([x.min(), x.max()])}
+
+
+def test_exercise_compares_tuples_and_dicts_part_by_part():
+    data = ([1.0, 2.0, 4.0],)
+
+    def right(x):
+        x = np.asarray(x)
+        return [x.mean(), {"range": np.array([x.min(), x.max()]), "var": x.var()}]  # a list is fine too
+
+    def wrong_var(x):
+        x = np.asarray(x)
+        return x.mean(), {"var": x.var(ddof=1), "range": np.array([x.min(), x.max()])}
+
+    assert check.exercise(right, solution=_solution_stats, cases=[data], quiet=True) == "passed"
+    with pytest.raises(check.CheckFailed, match=r"wrong_var, case 1, value 2, \['var'\]"):
+        check.exercise(wrong_var, solution=_solution_stats, cases=[data], quiet=True)
+    with pytest.raises(check.CheckFailed, match="expected 2 values"):
+        check.exercise(lambda x: np.mean(x), solution=_solution_stats, cases=[data], what="one", quiet=True)
+    with pytest.raises(check.CheckFailed, match="keys"):
+        check.exercise(
+            lambda x: (np.mean(x), {"var": np.var(x)}), solution=_solution_stats, cases=[data], quiet=True
+        )
+
+
 def test_exercise_not_attempted_checks_the_reference(capsys):
     def stub(x):
         raise NotImplementedError
