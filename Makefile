@@ -58,7 +58,8 @@ benchmark: $(STAMP)
 # comparison; each file in benchmarks/results/ starts with the machine, cores, versions and date.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/estimators.py --out benchmarks/results/estimators.md
-	$(BIN)/python benchmarks/notebooks.py --out benchmarks/results/notebooks.md
+	$(BIN)/python benchmarks/notebooks.py --out benchmarks/results/notebooks.md \
+	    --tables benchmarks/results/model_comparison.md
 
 # Strip outputs and set the course kernel before committing notebooks.
 strip: $(STAMP)
