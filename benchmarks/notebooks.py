@@ -70,7 +70,7 @@ print(_json.dumps({
 """
 TABLE_NOTEBOOK = "13_"
 TABLE_TITLES = {
-    "table_nll2d": "2-D toys: held-out negative log-likelihood (nats, ± standard error; ≥ marks a bound)",
+    "table_nll2d": "2-D toys: held-out negative log-likelihood (nats, ± standard error; ≤ marks an upper bound, −ELBO)",
     "table_sw2d": "2-D toys: sliced Wasserstein distance to fresh true samples (× the true-vs-true floor)",
     "table_coverage": "Ring of 8 Gaussians: modes covered and high-quality share",
     "table_digits": "Digits: the judge's verdict, memorisation, sampling speed, training time",

@@ -169,6 +169,11 @@ def training_curves(
     """Plot a loss history: a list of numbers, or a dict of named lists (e.g. ``train()``'s)."""
     if not isinstance(history, dict):
         history = {"loss": list(history)}
+    if not any(len(values) for values in history.values()):
+        raise ValueError(
+            "history is empty: nothing to plot. Pass the losses recorded during training (a list of numbers, "
+            "or train()'s dict of lists) after at least one step."
+        )
     ax = ax or plt.gca()
     for name, values in history.items():
         values = [float(v) for v in values]
@@ -243,6 +248,12 @@ def truth_vs_model(
     suptitle=None,
 ):
     """Two density heat-maps side by side (same colour scale), with optional data ``x`` on the left."""
+    for name, f in (("true_log_prob", true_log_prob), ("model_log_prob", model_log_prob)):
+        if not callable(f):
+            raise TypeError(
+                f"{name} must be a function from points (n, 2) to log-densities (n,), e.g. model.log_prob; "
+                f"got {type(f).__name__}."
+            )
     grid = grid_2d(lim, lim, n)
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     maps = [np.exp(np.clip(_eval_on_grid(f, grid), -50, 50)) for f in (true_log_prob, model_log_prob)]

@@ -34,3 +34,15 @@ def test_named_and_titled(path):
     )
     setup = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
     assert "import helpers" in setup, f"{path.name}: the first code cell should import helpers"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_does_not_write_into_the_checkout(path):
+    """Running a lesson must leave `git status` clean: assets are made by scripts/, not by notebooks."""
+    nb = json.loads(path.read_text())
+    for i, c in enumerate(nb["cells"]):
+        src = "".join(c["source"])
+        if c["cell_type"] == "code" and "ASSETS" in src:
+            assert not re.search(r"savefig|\.write_|save_pretrained|torch\.save|\.mkdir", src), (
+                f"{path.name}, cell {i}: writes under helpers.config.ASSETS; only scripts/ make assets"
+            )

@@ -47,10 +47,10 @@ class DigitClassifier(RecordsArgs, nn.Module):
         )  # fmt: skip
         self.head = nn.Sequential(nn.Dropout(float(dropout)), nn.Linear(self.n_features, 10))
 
-    def _check(self, x) -> torch.Tensor:
-        x = as_images(x, "x", unit_range=True)
+    def _check(self, x, name: str = "x") -> torch.Tensor:
+        x = as_images(x, name, unit_range=True)
         if tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"x must be digits shaped (n, 1, 28, 28), got {tuple(x.shape)}.")
+            raise ValueError(f"{name} must be digits shaped (n, 1, 28, 28), got {tuple(x.shape)}.")
         return x.to(next(self.parameters()).device)
 
     def features(self, x) -> torch.Tensor:
@@ -61,11 +61,11 @@ class DigitClassifier(RecordsArgs, nn.Module):
         return self.head(self.features(x))
 
     @torch.no_grad()
-    def predict_proba(self, x, batch_size: int = 1000) -> torch.Tensor:
-        """Class probabilities (n, 10), in eval mode."""
+    def predict_proba(self, x, batch_size: int = 1000, name: str = "x") -> torch.Tensor:
+        """Class probabilities (n, 10), in eval mode. ``name``: the argument named in error messages."""
         was = self.training
         self.eval()
-        out = torch.cat([F.softmax(self(c), dim=1) for c in self._check(x).split(batch_size)])
+        out = torch.cat([F.softmax(self(c), dim=1) for c in self._check(x, name).split(batch_size)])
         self.train(was)
         return out
 
@@ -141,4 +141,4 @@ def fit(
 def accuracy(model: DigitClassifier, images, labels) -> float:
     """Share of ``images`` whose most probable class is the label."""
     y = torch.as_tensor(labels).reshape(-1)
-    return float((model.predict_proba(images).argmax(1) == y).double().mean())
+    return float((model.predict_proba(images, name="images").argmax(1) == y).double().mean())
