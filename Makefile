@@ -12,13 +12,15 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# One venv, reused: reinstalled only when the requirements change.
-$(STAMP): requirements.txt pyproject.toml
+# One venv, reused: reinstalled only when the requirements (or this file) change. The Jupyter kernel
+# is installed into the venv (--sys-prefix), not per user: two clones on one machine each run their
+# own kernel, and deleting one clone cannot leave the other with a kernel that points at nothing.
+$(STAMP): requirements.txt pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -m ipykernel install --user --name $(KERNEL) \
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) \
 	    --display-name "Python (Learning the data distribution)"
 	@touch $(STAMP)
 

@@ -135,3 +135,19 @@ def test_assets_found_by_one_rule_and_a_clear_error_when_absent(installed, probe
         text=True, timeout=300,
     )  # fmt: skip
     assert "LOADED" in res.stdout, res.stdout + res.stderr[-2000:]
+
+
+def test_course_kernel_is_this_checkouts_python():
+    """The notebooks' kernel (`make` installs it into the venv) starts this checkout's Python — not a
+    per-user kernel left behind by another clone, possibly deleted since."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("learning-the-data-distribution")
+    except NoSuchKernel:
+        pytest.skip("the course kernel is not installed (run through `make test`, which installs it)")
+    assert os.path.abspath(spec.argv[0]) == os.path.abspath(sys.executable), (
+        f"the course kernel starts {spec.argv[0]}, not this checkout's {sys.executable}: run `make setup` here "
+        "(it installs the kernel into .venv), or remove the stale one with "
+        "`jupyter kernelspec remove learning-the-data-distribution`"
+    )
