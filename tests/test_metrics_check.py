@@ -125,12 +125,16 @@ def test_exercise_compares_tuples_and_dicts_part_by_part():
     assert check.exercise(right, solution=_solution_stats, cases=[data], quiet=True) == "passed"
     with pytest.raises(check.CheckFailed, match=r"wrong_var, case 1, value 2, \['var'\]"):
         check.exercise(wrong_var, solution=_solution_stats, cases=[data], quiet=True)
-    with pytest.raises(check.CheckFailed, match="expected 2 values"):
-        check.exercise(lambda x: np.mean(x), solution=_solution_stats, cases=[data], what="one", quiet=True)
-    with pytest.raises(check.CheckFailed, match="keys"):
+    with pytest.raises(check.CheckFailed, match=r"one, case 1: expected 2 values \(a tuple\), got float"):
+        check.exercise(lambda x: float(np.mean(x)), solution=_solution_stats, cases=[data], what="one", quiet=True)
+    with pytest.raises(check.CheckFailed, match=r"three, case 1: expected 2 values \(a tuple\), got 3 values"):
+        check.exercise(lambda x: (1, 2, 3), solution=_solution_stats, cases=[data], what="three", quiet=True)
+    with pytest.raises(check.CheckFailed, match=r"value 2: expected a dict with keys \['range', 'var'\], got \['var'\]"):
         check.exercise(
             lambda x: (np.mean(x), {"var": np.var(x)}), solution=_solution_stats, cases=[data], quiet=True
         )
+    with pytest.raises(check.CheckFailed, match=r"value 2: expected a dict with keys \['range', 'var'\], got list"):
+        check.exercise(lambda x: (np.mean(x), [1.0]), solution=_solution_stats, cases=[data], quiet=True)
 
 
 def test_exercise_not_attempted_checks_the_reference(capsys):
