@@ -295,3 +295,35 @@ def test_every_shipped_ring_model_loads_and_samples(loss):
         assert m.loss == loss
         assert m.sample(10, seed=0).shape == (10, 2)
         assert len(m.record()["step"]) > 1
+
+
+def test_mode_coverage_boundaries_and_messages():
+    """The edges a mode count can get wrong: the 3σ boundary, a share of exactly 1, a mode with a single
+    sample out of few, modes with no sample at all, and the names in the messages."""
+    centres = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    on_edge = torch.tensor([[1.0, 0.0]])  # exactly n_sigma · std = 2 · 0.5 from the first centre
+    cov = mode_coverage(on_edge, centres, std=0.5, n_sigma=2.0)
+    assert (cov.covered, cov.high_quality, cov.counts, cov.n) == (1, 1.0, [1, 0, 0], 1)
+    assert cov.as_dict() == {"covered": 1, "n_modes": 3, "high_quality": 1.0, "counts": [1, 0, 0], "n": 1}
+    assert mode_coverage(on_edge * 1.001, centres, std=0.5, n_sigma=2.0).covered == 0
+    few = torch.cat([centres[:1], centres[1:2].expand(9, 2)])  # 1 of 10 samples at the first mode
+    assert mode_coverage(few, centres, std=0.1, min_share=0.01).covered == 2  # needs ⌈0.1⌉ = 1 sample
+    assert mode_coverage(centres[:1].expand(5, 2), centres, std=0.1, min_share=1.0).covered == 1
+    with pytest.raises(ValueError, match=r"^min_share must be a share in \(0, 1\], got 1.5"):
+        mode_coverage(few, centres, std=0.1, min_share=1.5)
+    with pytest.raises(ValueError, match=r"^n_sigma must be a positive number"):
+        mode_coverage(few, centres, std=0.1, n_sigma=0)
+    with pytest.raises(ValueError, match=r"^std must be a positive number"):
+        mode_coverage(few, centres, std=-1.0)
+    with pytest.raises(ValueError, match=r"^std: pass the components' standard deviation"):
+        mode_coverage(few, centres)
+    with pytest.raises(ValueError, match=r"^samples must have 2 feature\(s\)"):
+        mode_coverage(torch.zeros(4, 3), centres, std=0.1)
+    with pytest.raises(ValueError, match=r"^modes must have 1 or 2 dimension"):
+        mode_coverage(few, torch.zeros(2, 2, 2), std=0.1)
+    from helpers.data import MixtureOfGaussians
+
+    uneven = MixtureOfGaussians(centres, covs=torch.tensor([0.01, 0.04, 0.04]))
+    with pytest.raises(ValueError, match=r"^modes: the mixture's components are not isotropic with one std; pass std\.$"):
+        mode_coverage(few, uneven)
+    assert mode_coverage(few, uneven, std=0.1).covered == 2

@@ -171,3 +171,11 @@ def test_exercise_bad_use():
         check.exercise(abs, solution=_solution_square)
     with pytest.raises(ValueError, match="learner must be the function"):
         check.exercise(3, solution=_solution_square, cases=[1.0])
+
+
+def test_metric_messages_name_their_argument_and_minimum_rows():
+    with pytest.raises(ValueError, match=r"^log_prob must hold numbers"):
+        metrics.bits_per_dim(np.array(["a", "b"]), 784)
+    with pytest.raises(ValueError, match=r"^feats_b needs at least 2 sample\(s\), got 1"):
+        metrics.frechet_distance(torch.randn(5, 3), torch.randn(1, 3))
+    assert metrics.frechet_distance(torch.randn(5, 3), torch.randn(2, 3)) > 0  # two rows are enough
