@@ -150,3 +150,13 @@ def one_of(value, name: str, choices: Sequence) -> object:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
     return value
+
+
+def seed_generator(seed, name: str = "seed") -> torch.Generator:
+    """A torch generator seeded with ``seed`` (a non-negative int), or from fresh entropy when None."""
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(positive_int(seed, name, minimum=0))
+    return g

@@ -21,6 +21,7 @@ import torch
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
 from ._validate import as_samples, as_tensor, one_of, positive, positive_int
+from ._validate import seed_generator as _generator
 from .config import DATA_DIR, FAST, env_flag
 
 __all__ = [
@@ -43,16 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("helpers.data")
-
-
-def _generator(seed: int | None) -> torch.Generator:
-    g = torch.Generator()
-    if seed is None:
-        g.seed()
-    else:
-        positive_int(seed, "seed", minimum=0)
-        g.manual_seed(int(seed))
-    return g
 
 
 class ToyDistribution:

@@ -23,7 +23,15 @@ from ._validate import positive, positive_int
 from .config import ASSETS
 from .config import device as default_device
 
-__all__ = ["train", "checkpoint_path", "load_checkpoint", "save_checkpoint", "load_or_train", "sha256"]
+__all__ = [
+    "train",
+    "train_steps",
+    "checkpoint_path",
+    "load_checkpoint",
+    "save_checkpoint",
+    "load_or_train",
+    "sha256",
+]
 
 CHECKPOINTS = ASSETS / "checkpoints"
 _NAME = re.compile(r"[A-Za-z0-9_\-]+")
@@ -62,6 +70,7 @@ def train(
     max_steps: int | None = None,
     batch_size: int = 128,
     lr: float = 1e-3,
+    weight_decay: float = 0.0,
     optimizer: torch.optim.Optimizer | None = None,
     clip_grad: float | None = None,
     val_data=None,
@@ -72,7 +81,7 @@ def train(
     live: bool = False,
     callback: Callable | None = None,
 ) -> dict[str, list[float]]:
-    """Minimise ``loss_fn(model, batch)`` over ``data`` with Adam (or ``optimizer``).
+    """Minimise ``loss_fn(model, batch)`` over ``data`` with Adam (``lr``, ``weight_decay``) or ``optimizer``.
 
     data: a tensor, a tuple of tensors (batched together), or a DataLoader; the batch handed to
     ``loss_fn`` has the same structure, already on ``device``. max_steps stops early after that
@@ -95,7 +104,9 @@ def train(
     dev = torch.device(device) if device is not None else default_device()
     model.to(dev)
     if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=positive(lr, "lr"), weight_decay=float(weight_decay)
+        )
     g = torch.Generator().manual_seed(seed) if seed is not None else None
     history: dict[str, list[float]] = {"loss": [], "epoch_loss": []}
     if val_data is not None:
@@ -158,6 +169,83 @@ def train(
 
 
 @torch.no_grad()
+def _progress(step: int, steps: int, elapsed: float, max_seconds: float | None) -> float:
+    """How far training is, in [0, 1]: by steps, or by time when a time budget is given."""
+    done = step / steps
+    return done if max_seconds is None else max(done, elapsed / max_seconds)
+
+
+def _set_lr(opt, lr: float, step: int, progress: float, warmup: int = 50) -> None:
+    """Linear warm-up over ``warmup`` steps, then a cosine from lr down to lr/20 as progress → 1."""
+    factor = min(1.0, (step + 1) / warmup) * (
+        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    )
+    for group in opt.param_groups:
+        group["lr"] = lr * factor
+
+
+def train_steps(
+    model: torch.nn.Module,
+    loss_fn: Callable,
+    *,
+    steps: int,
+    lr: float,
+    seed: int | None = 0,
+    max_seconds: float | None = None,
+    clip: float = 1.0,
+    ema: float = 0.0,
+    progress: bool = False,
+    print_every: int = 100,
+) -> tuple[dict[str, list[float]], float]:
+    """Adam for ``steps`` steps on ``loss_fn(generator)`` (the loss draws its own batch with the
+    generator), with a warm-up and a cosine learning rate that follows whichever of ``steps`` and
+    ``max_seconds`` runs out first, gradients clipped at ``clip``. With ``ema`` > 0 the weights kept
+    at the end are an exponential moving average of the iterates. The loop of the flows and diffusion
+    models (epochs suit a fixed data set; these draw fresh batches or samples every step).
+    Returns (history ``{"loss": [...]}``, seconds); the steps done are ``len(history["loss"])``."""
+    import copy
+
+    from ._validate import seed_generator
+
+    steps = positive_int(steps, "steps")
+    if max_seconds is not None:
+        max_seconds = positive(max_seconds, "max_seconds")
+    if not 0 <= ema < 1:
+        raise ValueError(f"ema must be in [0, 1), got {ema}.")
+    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+    g = seed_generator(seed)
+    averaged = copy.deepcopy(model).eval() if ema > 0 else None
+    history: dict[str, list[float]] = {"loss": []}
+    start = time.perf_counter()
+    _set_lr(opt, lr, 0, 0.0)
+    model.train()
+    for step in range(steps):
+        loss = loss_fn(g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        done = _progress(step + 1, steps, time.perf_counter() - start, max_seconds)
+        _set_lr(opt, lr, step + 1, done)
+        if averaged is not None:
+            with torch.no_grad():
+                decay = min(ema, (1 + step) / (10 + step))
+                for pa, p in zip(averaged.parameters(), model.parameters()):
+                    pa.lerp_(p, 1 - decay)
+        history["loss"].append(float(loss.detach()))
+        if progress and step % print_every == 0:
+            print(
+                f"step {step}: loss {history['loss'][-1]:.4f} ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+        if done >= 1:
+            break
+    if averaged is not None:
+        model.load_state_dict(averaged.state_dict())
+    model.eval()
+    return history, time.perf_counter() - start
+
+
 def evaluate(model, loss_fn, data, batch_size: int = 512, device=None) -> float:
     """Mean of ``loss_fn(model, batch)`` over ``data`` (weighted by batch size), without gradients."""
     dev = torch.device(device) if device is not None else next(model.parameters()).device

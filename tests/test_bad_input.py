@@ -354,6 +354,21 @@ CASES: list[tuple[str, object, str]] = [
         r"lr must be",
     ),
     (
+        "train_steps steps",
+        lambda: train.train_steps(torch.nn.Linear(1, 1), lambda g: torch.zeros(()), steps=0, lr=1e-3),
+        r"steps",
+    ),
+    (
+        "train_steps ema",
+        lambda: train.train_steps(torch.nn.Linear(1, 1), lambda g: torch.zeros(()), steps=1, lr=1e-3, ema=1.0),
+        r"ema must be in \[0, 1\)",
+    ),
+    (
+        "train_steps max_seconds",
+        lambda: train.train_steps(torch.nn.Linear(1, 1), lambda g: torch.zeros(()), steps=1, lr=1e-3, max_seconds=0),
+        r"max_seconds",
+    ),
+    (
         "train clip_grad",
         lambda: train.train(torch.nn.Linear(1, 1), lambda m, b: m(b).sum(), torch.zeros(4, 1), clip_grad=0),
         r"clip_grad must be",

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import as_tensor, positive, positive_int
+from .._validate import seed_generator as _generator
 from . import RecordsArgs
 
 __all__ = [
@@ -126,15 +127,6 @@ def check_binary_images(x, shape: tuple[int, int], name: str = "x") -> torch.Ten
             "Use helpers.data.load_mnist(split, binarize=True) or helpers.data.binarize(x)."
         )
     return t.float()
-
-
-def _generator(seed) -> torch.Generator:
-    g = torch.Generator()
-    if seed is None:
-        g.seed()
-    else:
-        g.manual_seed(positive_int(seed, "seed", minimum=0))
-    return g
 
 
 def all_binary_images(H: int, W: int) -> torch.Tensor:
@@ -444,7 +436,6 @@ def fit_made(
         val_x = check_binary_images(val_x, model.shape, "val_x").flatten(1)
     with torch.no_grad():  # start from the independent-pixel model: output biases = pixel log-odds
         model.layers[-1].bias.copy_(_smoothed_logit(train_x.sum(0), torch.tensor(float(len(train_x))), 1.0))
-    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"), weight_decay=float(weight_decay))
 
     def loss_fn(m, x):
         return -m.log_prob(x).mean()
@@ -456,7 +447,8 @@ def fit_made(
         train_x,
         epochs=positive_int(epochs, "epochs"),
         batch_size=batch_size,
-        optimizer=opt,
+        lr=lr,
+        weight_decay=weight_decay,
         val_data=val_x,
         patience=patience if val_x is not None else None,
         device="cpu",

@@ -18,15 +18,15 @@ Training: ``fit`` (EMA of the weights, cosine learning rate), used by the notebo
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import as_images, as_samples, one_of, positive, positive_int
+from .._validate import as_images, as_samples, one_of, positive_int
+from .._validate import seed_generator as _generator
+from ..train import train_steps
 from . import RecordsArgs
 
 __all__ = [
@@ -81,15 +81,6 @@ def iterated_noising(x0, betas: torch.Tensor, ts, n_chains: int = 20_000, seed: 
         if t in ts:
             out[t] = (x.mean(0), x.var(0))
     return out
-
-
-def _generator(seed):
-    g = torch.Generator()
-    if seed is None:
-        g.seed()
-    else:
-        g.manual_seed(positive_int(seed, "seed", minimum=0))
-    return g
 
 
 def time_embedding(t: torch.Tensor, dim: int, T: int) -> torch.Tensor:
@@ -368,21 +359,6 @@ class DigitDDPM(RecordsArgs, Diffusion):
         return self.to_images(self.sample_path(n, steps, 1.0 if method == "ancestral" else 0.0, seed))
 
 
-def _progress(step: int, steps: int, elapsed: float, max_seconds: float | None) -> float:
-    """How far training is, in [0, 1]: by steps, or by time when a time budget is given."""
-    done = step / steps
-    return done if max_seconds is None else max(done, elapsed / max_seconds)
-
-
-def _set_lr(opt, lr: float, step: int, progress: float, warmup: int = 50) -> None:
-    """Linear warm-up over ``warmup`` steps, then a cosine from lr down to lr/20 as progress → 1."""
-    factor = min(1.0, (step + 1) / warmup) * (
-        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    )
-    for group in opt.param_groups:
-        group["lr"] = lr * factor
-
-
 def fit(
     model: Diffusion,
     data: torch.Tensor,
@@ -401,47 +377,28 @@ def fit(
     max_seconds: a time budget; the cosine then follows whichever of steps and seconds runs out
     first, so a slow machine does fewer steps but still ends with a small learning rate (the steps
     done are ``len(history["loss"])``). Returns (history, seconds)."""
-    steps, batch_size = positive_int(steps, "steps"), positive_int(batch_size, "batch_size")
-    if not 0 <= ema < 1:
-        raise ValueError(f"ema must be in [0, 1), got {ema}.")
+    batch_size = positive_int(batch_size, "batch_size")
     data = torch.as_tensor(data)
     if tuple(data.shape[1:]) != tuple(model.shape):
         raise ValueError(
             f"data must be shaped (n, {', '.join(map(str, model.shape))}), got {tuple(data.shape)}."
         )
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
-    averaged = copy.deepcopy(model).eval() if ema > 0 else model
-    history = {"loss": []}
-    start = time.perf_counter()
-    _set_lr(opt, lr, 0, 0.0)
-    model.train()
-    for step in range(steps):
-        idx = torch.randint(0, len(data), (batch_size,), generator=g)
-        loss = model.loss(data[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        done = _progress(step + 1, steps, time.perf_counter() - start, max_seconds)
-        _set_lr(opt, lr, step + 1, done)
-        if ema > 0:
-            with torch.no_grad():
-                decay = min(ema, (1 + step) / (10 + step))
-                for pa, p in zip(averaged.parameters(), model.parameters()):
-                    pa.lerp_(p, 1 - decay)
-        history["loss"].append(float(loss.detach()))
-        if progress and step % 200 == 0:
-            print(
-                f"step {step}: loss {history['loss'][-1]:.4f} ({time.perf_counter() - start:.0f} s)",
-                flush=True,
-            )
-        if done >= 1:
-            break
-    if ema > 0:
-        model.load_state_dict(averaged.state_dict())
-    model.eval()
-    return history, time.perf_counter() - start
+
+    def loss_fn(g):
+        return model.loss(data[torch.randint(0, len(data), (batch_size,), generator=g)])
+
+    return train_steps(
+        model,
+        loss_fn,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        max_seconds=max_seconds,
+        clip=1.0,
+        ema=ema,
+        progress=progress,
+        print_every=200,
+    )
 
 
 #: Names of the shipped checkpoints and their recipes (shared by the notebook and the script).

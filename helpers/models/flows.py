@@ -23,13 +23,14 @@ notebook and ``scripts/train_flows.py`` both call them.
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .._validate import as_images, as_samples, positive, positive_int
+from .._validate import seed_generator as _generator
+from ..train import train_steps
 from . import RecordsArgs
 
 __all__ = [
@@ -58,15 +59,6 @@ LOG_2PI = math.log(2 * math.pi)
 def _std_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I) summed over all but the first axis."""
     return (-0.5 * (z.pow(2) + LOG_2PI)).flatten(1).sum(1)
-
-
-def _generator(seed):
-    g = torch.Generator()
-    if seed is None:
-        g.seed()
-    else:
-        g.manual_seed(positive_int(seed, "seed", minimum=0))
-    return g
 
 
 def _mlp(n_in: int, n_out: int, hidden: int, n_hidden: int) -> nn.Sequential:
@@ -453,40 +445,6 @@ def layer_jacobian_logdet(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 # Training: one function per objective, used by the notebook and scripts/train_flows.py
 
 
-def _fit_loop(model, loss_fn, *, steps, lr, seed, max_seconds, clip=10.0, progress=False):
-    """Adam on ``loss_fn(generator)`` with a warm-up and a cosine learning rate that follows
-    whichever of ``steps`` and ``max_seconds`` runs out first. Returns (history, seconds)."""
-    from .diffusion import _progress, _set_lr
-
-    steps = positive_int(steps, "steps")
-    if max_seconds is not None:
-        max_seconds = positive(max_seconds, "max_seconds")
-    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
-    g = _generator(seed)
-    history = {"loss": []}
-    start = time.perf_counter()
-    _set_lr(opt, lr, 0, 0.0)
-    model.train()
-    for step in range(steps):
-        loss = loss_fn(g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        done = _progress(step + 1, steps, time.perf_counter() - start, max_seconds)
-        _set_lr(opt, lr, step + 1, done)
-        history["loss"].append(float(loss.detach()))
-        if progress and step % 100 == 0:
-            print(
-                f"step {step}: loss {history['loss'][-1]:.3f} ({time.perf_counter() - start:.0f} s)",
-                flush=True,
-            )
-        if done >= 1:
-            break
-    model.eval()
-    return history, time.perf_counter() - start
-
-
 def fit_forward_kl(
     model: Flow,
     data,
@@ -507,8 +465,8 @@ def fit_forward_kl(
     def loss_fn(g):
         return -model.log_prob(data[torch.randint(0, len(data), (batch_size,), generator=g)]).mean()
 
-    return _fit_loop(
-        model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, progress=progress
+    return train_steps(
+        model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, clip=10.0, progress=progress
     )
 
 
@@ -532,7 +490,7 @@ def fit_reverse_kl(
         x, log_q = model.sample_and_log_prob(batch_size, g)
         return (log_q - target_log_prob(x)).mean()
 
-    return _fit_loop(model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds)
+    return train_steps(model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, clip=10.0)
 
 
 def fit_digits(
@@ -559,7 +517,7 @@ def fit_digits(
         x = (torch.round(x * 255) + torch.rand(x.shape, generator=g)) / 256
         return (-model.log_prob(x).mean() + D * math.log(256)) / (D * math.log(2))
 
-    return _fit_loop(
+    return train_steps(
         model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, clip=50.0, progress=progress
     )
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import as_tensor, positive, positive_int
+from .._validate import as_tensor, positive_int
 from . import RecordsArgs
 from .autoregressive import _generator, _shape, check_binary_images
 
@@ -265,7 +265,6 @@ def fit(
     train_x = check_binary_images(train_x, model.shape, "train_x")
     if val_x is not None:
         val_x = check_binary_images(val_x, model.shape, "val_x")
-    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"), weight_decay=float(weight_decay))
     start = time.perf_counter()
     history = train(
         model,
@@ -273,7 +272,8 @@ def fit(
         train_x,
         epochs=positive_int(epochs, "epochs"),
         batch_size=batch_size,
-        optimizer=opt,
+        lr=lr,
+        weight_decay=weight_decay,
         val_data=val_x,
         patience=patience if val_x is not None else None,
         device="cpu",
