@@ -53,6 +53,12 @@ def table(rows: list[list], header: list[str]) -> str:
     )
 
 
+def write_markdown(path: Path, text: str) -> None:
+    """Write a results file (creating its folder), ending in a newline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n")
+
+
 # ---------------------------------------------------------------------------------------------- KDE
 def whitened(n: int, d: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -224,8 +230,7 @@ def main(argv=None) -> str:
         say(f"\n- {note}")
     text = "\n".join(out)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        write_markdown(args.out, text)
     return text
 
 

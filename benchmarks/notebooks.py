@@ -87,7 +87,8 @@ def run(notebook: Path, mode: str, tables: bool = False) -> dict:
         env["COURSE_FAST"] = "0"
         env.pop("COURSE_THREADS", None)
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(notebook), str(notebook.parent)] + ([_DUMP_TABLES] if tables else []),
+        [sys.executable, "-c", _CHILD, str(notebook), str(notebook.parent)]
+        + ([_DUMP_TABLES] if tables else []),
         env=env,
         capture_output=True,
         text=True,
@@ -95,7 +96,12 @@ def run(notebook: Path, mode: str, tables: bool = False) -> dict:
     )
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode != 0 or not lines:
-        return {"seconds": float("nan"), "peak_mib": float("nan"), "error": out.stderr.strip()[-200:], "tables": {}}
+        return {
+            "seconds": float("nan"),
+            "peak_mib": float("nan"),
+            "error": out.stderr.strip()[-200:],
+            "tables": {},
+        }
     return json.loads(lines[-1])
 
 
@@ -123,14 +129,16 @@ def header() -> str:
 
 
 def main(argv=None) -> str:
-    from benchmarks.estimators import table
+    from benchmarks.estimators import table, write_markdown
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("select", nargs="*", help="notebook number prefixes (default: all)")
     p.add_argument("--modes", nargs="+", default=["fast", "full"], choices=["fast", "full"])
     p.add_argument("--out", type=Path, help="also write the table (Markdown) to this file")
     p.add_argument(
-        "--tables", type=Path, help="write lesson 13's result tables (from its full-mode run) to this Markdown file"
+        "--tables",
+        type=Path,
+        help="write lesson 13's result tables (from its full-mode run) to this Markdown file",
     )
     args = p.parse_args(argv)
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -151,15 +159,16 @@ def main(argv=None) -> str:
             dump = args.tables is not None and mode == "full" and nb.name.startswith(TABLE_NOTEBOOK)
             r = run(nb, mode, tables=dump)
             if dump and r["tables"]:
-                args.tables.parent.mkdir(parents=True, exist_ok=True)
-                args.tables.write_text(
+                write_markdown(
+                    args.tables,
                     "# Lesson 13: every model on the same data (full mode, checkpoints as shipped)\n\n"
                     + head
                     + "\n\n"
-                    + tables_markdown(r["tables"])
+                    + tables_markdown(r["tables"]),
                 )
-                print(f"lesson 13's tables → {args.tables}", flush=True)
             print(f"{r['seconds']:.1f} s, {r['peak_mib']:.0f} MiB {r['error']}", flush=True)
+            if dump and r["tables"]:
+                print(f"lesson 13's tables → {args.tables}", flush=True)
             ok = r["seconds"] < TARGET[mode] and not r["error"]
             if not ok:
                 misses.append(f"{nb.stem} {mode}: {r['seconds']:.1f} s {r['error']}".strip())
@@ -176,8 +185,7 @@ def main(argv=None) -> str:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        write_markdown(args.out, text)
     return text
 
 
