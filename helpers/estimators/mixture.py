@@ -150,14 +150,11 @@ class GaussianMixture(DensityEstimator):
         return check_features(self, X) - self._shift
 
     # ------------------------------------------------------------------ parameters
-    def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor, feats: torch.Tensor | None = None):
-        """M-step statistics: (weights N_k, means, covariances) from responsibilities (n, K).
-
-        ``feats``: the diagonal model's features [X, X²] (n, 2d), if already computed.
-        """
+    def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor):
+        """M-step statistics: (weights N_k, means, covariances) from responsibilities (n, K)."""
         if self.covariance_type == "diag":
             # first and second moments of every component in one product: rᵀ [X, X²]
-            return self._diag_parameters(resp.sum(0), resp.T @ (_diag_features(X) if feats is None else feats))
+            return self._diag_parameters(resp.sum(0), resp.T @ _diag_features(X))
         nk = resp.sum(0) + 10 * _EPS
         reg = float(self.reg_covar)
         means = (resp.T @ X) / nk[:, None]
@@ -236,7 +233,11 @@ class GaussianMixture(DensityEstimator):
 
     # ------------------------------------------------------------------ E-step pieces
     def _weighted_log_prob(
-        self, X: torch.Tensor, normalise: bool = False, feats: torch.Tensor | None = None, moments: bool = False
+        self,
+        X: torch.Tensor,
+        normalise: bool = False,
+        feats: torch.Tensor | None = None,
+        moments: bool = False,
     ):
         """log π_k + log N(x_n; μ_k, Σ_k) → (n, K); with ``normalise``: (log p(x_n), r_nk), the
         responsibilities from the same shifted exponentials as the log-sum-exp (one exp pass).
@@ -292,13 +293,18 @@ class GaussianMixture(DensityEstimator):
             return log_norm, sum(r[0] for r in results), sum(r[1] for r in results)
         return (log_norm, out) if normalise else out
 
-    def _e_step(self, X: torch.Tensor, feats: torch.Tensor | None = None):
-        return self._weighted_log_prob(X, normalise=True, feats=feats)
-
-    def _m_step(self, X: torch.Tensor, resp: torch.Tensor, feats: torch.Tensor | None = None) -> None:
-        nk, self._means, self._cov = self._estimate_parameters(X, resp, feats)
+    def _em_step(self, X: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+        """One EM iteration; returns log p(x_n) under the parameters *before* it. The diagonal model
+        (``feats`` = [X, X²]) takes the M-step's sums in the E-step's pass over the data."""
+        if feats is not None:
+            log_norm, resp_sum, sums = self._weighted_log_prob(X, feats=feats, moments=True)
+            nk, self._means, self._cov = self._diag_parameters(resp_sum, sums)
+        else:
+            log_norm, resp = self._weighted_log_prob(X, normalise=True)
+            nk, self._means, self._cov = self._estimate_parameters(X, resp)
         self._weights = nk / nk.sum()
         self._set_precisions_from_covariances(self._cov)
+        return log_norm
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None) -> GaussianMixture:
@@ -322,14 +328,7 @@ class GaussianMixture(DensityEstimator):
         while n_iter < self.max_iter:
             n_iter += 1
             prev = lower_bound
-            if feats is not None:  # diagonal: E-step and the M-step's sums in one pass over the data
-                log_norm, resp_sum, sums = self._weighted_log_prob(X, feats=feats, moments=True)
-                nk, self._means, self._cov = self._diag_parameters(resp_sum, sums)
-                self._weights = nk / nk.sum()
-                self._set_precisions_from_covariances(self._cov)
-            else:
-                log_norm, resp = self._e_step(X, feats)
-                self._m_step(X, resp, feats)
+            log_norm = self._em_step(X, feats)
             lower_bound = float(log_norm.mean())
             history.append(lower_bound)
             if abs(lower_bound - prev) < self.tol:
@@ -374,7 +373,7 @@ class GaussianMixture(DensityEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities p(k | x) per row, numpy (n, K); rows sum to 1."""
         check_fitted(self, "means_", ".predict_proba()")
-        return self._e_step(self._check_X(X))[1].numpy()
+        return self._weighted_log_prob(self._check_X(X), normalise=True)[1].numpy()
 
     def predict(self, X) -> np.ndarray:
         """Most probable component of each row, numpy (n,) of ints."""
