@@ -194,13 +194,15 @@ def train_steps(
     max_seconds: float | None = None,
     clip: float = 1.0,
     ema: float = 0.0,
+    weight_decay: float = 0.0,
     progress: bool = False,
     print_every: int = 100,
 ) -> tuple[dict[str, list[float]], float]:
     """Adam for ``steps`` steps on ``loss_fn(generator)`` (the loss draws its own batch with the
     generator), with a warm-up and a cosine learning rate that follows whichever of ``steps`` and
     ``max_seconds`` runs out first, gradients clipped at ``clip``. With ``ema`` > 0 the weights kept
-    at the end are an exponential moving average of the iterates. The loop of the flows and diffusion
+    at the end are an exponential moving average of the iterates; ``weight_decay`` > 0 uses AdamW's
+    decoupled decay. The loop of the flows and diffusion
     models (epochs suit a fixed data set; these draw fresh batches or samples every step).
     Returns (history ``{"loss": [...]}``, seconds); the steps done are ``len(history["loss"])``."""
     import copy
@@ -212,7 +214,12 @@ def train_steps(
         max_seconds = positive(max_seconds, "max_seconds")
     if not 0 <= ema < 1:
         raise ValueError(f"ema must be in [0, 1), got {ema}.")
-    opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be ≥ 0, got {weight_decay}.")
+    if weight_decay:
+        opt = torch.optim.AdamW(model.parameters(), lr=positive(lr, "lr"), weight_decay=weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=positive(lr, "lr"))
     g = seed_generator(seed)
     averaged = copy.deepcopy(model).eval() if ema > 0 else None
     history: dict[str, list[float]] = {"loss": []}
@@ -323,9 +330,17 @@ def save_checkpoint(
         {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state_dict.items()}, path
     )
     manifest = path.parent / "manifest.json"
-    entries = _manifest(manifest)
-    entries[name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **(info or {})}
-    manifest.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+    # two trainings finishing at once must not lose each other's entry: read-modify-write under a lock
+    with open(path.parent / ".manifest.lock", "w") as lock:
+        try:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - Windows: no advisory locks, one training at a time
+            pass
+        entries = _manifest(manifest)
+        entries[name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **(info or {})}
+        manifest.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
     return path
 
 

@@ -26,10 +26,12 @@ def _layers():
         "maf": (flows.MAFLayer(4, hidden=16), torch.randn(5, 4)),
         "iaf": (flows.IAFLayer(4, hidden=16), torch.randn(5, 4)),
         "reverse": (flows.Reverse(), torch.randn(5, 3)),
+        # points beyond the spline's bound (3) check the identity tails too
+        "spline": (flows.SplineCoupling(torch.tensor([1.0, 0.0, 0.0]), hidden=16, bins=5), 2.5 * torch.randn(5, 3)),
     }
 
 
-@pytest.mark.parametrize("name", ["coupling", "maf", "iaf", "reverse"])
+@pytest.mark.parametrize("name", ["coupling", "maf", "iaf", "reverse", "spline"])
 def test_layer_log_det_matches_autograd_and_inverse_inverts(name):
     layer, x = _layers()[name]
     _perturbed(layer)
@@ -68,7 +70,36 @@ def test_logit_and_squeeze_log_dets():
         assert torch.allclose(layer.inverse(layer(x)[0])[0], x, atol=1e-5)
 
 
-@pytest.mark.parametrize("Model", [flows.RealNVP, flows.MAF, flows.IAF])
+def test_spline_is_monotone_through_its_knots_and_identity_at_init():
+    g = torch.Generator().manual_seed(0)
+    K, B = 6, 2.0
+    w, h, d = (torch.randn(1, K, generator=g), torch.randn(1, K, generator=g), torch.randn(1, K - 1, generator=g))
+    knots_x, _ = flows._knots(w, B)
+    knots_y, _ = flows._knots(h, B)
+    y, _ = flows.rational_quadratic_spline(
+        knots_x[0], w.expand(K + 1, K), h.expand(K + 1, K), d.expand(K + 1, K - 1), B
+    )
+    assert torch.allclose(y, knots_y[0], atol=1e-5), "the spline must pass through its knots (x_k, y_k)"
+    x = torch.linspace(-3, 3, 2001)
+    n = len(x)
+    y, log_slope = flows.rational_quadratic_spline(x, w.expand(n, K), h.expand(n, K), d.expand(n, K - 1), B)
+    assert (y.diff() > 0).all(), "the spline must be strictly increasing"
+    assert torch.equal(y[x.abs() > B], x[x.abs() > B]), "outside [-B, B] the spline is the identity"
+    # its log-slope against autograd's derivative, and its inverse
+    xg = x.clone().requires_grad_(True)
+    yg, _ = flows.rational_quadratic_spline(xg, w.expand(n, K), h.expand(n, K), d.expand(n, K - 1), B)
+    (dy,) = torch.autograd.grad(yg.sum(), xg)
+    assert torch.allclose(log_slope, dy.log(), atol=1e-4), "log|dy/dx| must match autograd"
+    x_back, log_back = flows.rational_quadratic_spline(
+        y, w.expand(n, K), h.expand(n, K), d.expand(n, K - 1), B, inverse=True
+    )
+    assert torch.allclose(x_back, x, atol=1e-4) and torch.allclose(log_back, -log_slope, atol=1e-4)
+    zero = torch.zeros(n, K)
+    y0, ls0 = flows.rational_quadratic_spline(x, zero, zero, torch.zeros(n, K - 1), B)
+    assert torch.allclose(y0, x, atol=1e-6) and ls0.abs().max() < 1e-5, "zero parameters give the identity"
+
+
+@pytest.mark.parametrize("Model", [flows.RealNVP, flows.MAF, flows.IAF, flows.SplineFlow])
 def test_2d_flows_normalise_invert_and_sample(Model):
     torch.manual_seed(0)
     model = _perturbed(Model(dim=2, n_layers=3, hidden=16), 0.2).eval()
@@ -153,6 +184,23 @@ def test_bad_input_is_refused_with_a_clear_message():
         flows.fit_reverse_kl(model, "not a function", steps=1)
     with pytest.raises(ValueError, match="kind"):
         flows.ConvCoupling(2, 4, kind="diagonal")
+    with pytest.raises(ValueError, match="bins must be"):
+        flows.SplineFlow(bins=1)
+    with pytest.raises(ValueError, match="bound must be"):
+        flows.SplineFlow(bound=-1.0)
+    with pytest.raises(ValueError, match="x must have 2 feature"):
+        flows.ZukoNSF(transforms=1, hidden=8).log_prob(torch.randn(5, 3))
+
+
+def test_zuko_nsf_normalises_and_samples_deterministically():
+    torch.manual_seed(0)
+    model = flows.ZukoNSF(transforms=2, hidden=16, bins=4).eval()
+    total = check.normalizes(model.log_prob, lim=(-8, 8), n=200, tol=2e-2, quiet=True)
+    assert abs(total - 1) < 2e-2
+    state = torch.random.get_rng_state()
+    x = model.sample(20, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state), "sampling must not move torch's global generator"
+    assert x.shape == (20, 2) and torch.equal(x, model.sample(20, seed=3))
 
 
 def test_training_lowers_the_nll_and_checkpoints_round_trip(tmp_path):

@@ -35,6 +35,8 @@ from . import RecordsArgs
 
 __all__ = [
     "AffineCoupling",
+    "SplineCoupling",
+    "rational_quadratic_spline",
     "ConvCoupling",
     "MADE",
     "MAFLayer",
@@ -44,6 +46,8 @@ __all__ = [
     "LogitTransform",
     "Flow",
     "RealNVP",
+    "SplineFlow",
+    "ZukoNSF",
     "MAF",
     "IAF",
     "DigitFlow",
@@ -105,6 +109,107 @@ class AffineCoupling(nn.Module):
     def inverse(self, z):
         s, t = self._s_t(z * self.mask)
         return (z - t) * torch.exp(-s), -s.sum(-1)
+
+
+# Rational-quadratic splines (Durkan et al., 2019, "Neural Spline Flows")
+
+#: Smallest bin width, bin height and knot derivative the spline allows (keeps it strictly monotone
+#: and its inverse well conditioned).
+MIN_BIN, MIN_DERIVATIVE = 1e-3, 1e-3
+#: softplus(_IDENTITY_SHIFT) + MIN_DERIVATIVE = 1: a zero network output gives derivative 1 at every
+#: knot, and with equal bins the spline is then exactly the identity.
+_IDENTITY_SHIFT = math.log(math.expm1(1 - MIN_DERIVATIVE))
+
+
+def _knots(raw: torch.Tensor, bound: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unnormalised sizes (..., K) → knot positions (..., K + 1) from −bound to bound, and bin sizes."""
+    K = raw.shape[-1]
+    size = MIN_BIN + (1 - MIN_BIN * K) * torch.softmax(raw, -1)
+    cum = F.pad(torch.cumsum(size, -1), (1, 0))
+    cum = 2 * bound * cum - bound
+    cum = torch.cat([torch.full_like(cum[..., :1], -bound), cum[..., 1:-1], torch.full_like(cum[..., :1], bound)], -1)
+    return cum, cum[..., 1:] - cum[..., :-1]
+
+
+def rational_quadratic_spline(x, widths, heights, derivatives, bound: float = 3.0, inverse: bool = False):
+    """The monotone rational-quadratic spline of Durkan et al. (2019), elementwise.
+
+    On [−B, B] (B = ``bound``) K bins with widths w_k, heights h_k (softmax of ``widths``/``heights``,
+    (..., K)) and positive derivatives δ_k at the K − 1 inner knots (softplus of ``derivatives``,
+    (..., K − 1); the two outer knots have δ = 1). In bin k, with θ = (x − x_k)/w_k and s_k = h_k/w_k,
+
+        y = y_k + h_k [s_k θ² + δ_k θ(1−θ)] / [s_k + (δ_{k+1} + δ_k − 2 s_k) θ(1−θ)],
+
+    a ratio of quadratics, increasing, with a closed-form inverse (the root of a quadratic) and
+    derivative s_k² [δ_{k+1} θ² + 2 s_k θ(1−θ) + δ_k (1−θ)²] / [denominator]². Outside [−B, B] the
+    map is the identity (linear tails, matched in value and slope at ±B).
+
+    Returns (y, log|dy/dx|) elementwise; with ``inverse`` the argument is y and it returns
+    (x, log|dx/dy|).
+    """
+    cum_w, w = _knots(widths, bound)
+    cum_h, h = _knots(heights, bound)
+    ones = torch.ones_like(derivatives[..., :1])
+    d = torch.cat([ones, MIN_DERIVATIVE + F.softplus(derivatives + _IDENTITY_SHIFT), ones], -1)
+    inside = (x > -bound) & (x < bound)
+    xc = x.clamp(-bound, bound)
+    edges = cum_h if inverse else cum_w
+    k = (xc[..., None] >= edges[..., 1:-1]).sum(-1, keepdim=True)  # the bin of each value, 0..K−1
+    xk, wk = cum_w.gather(-1, k)[..., 0], w.gather(-1, k)[..., 0]
+    yk, hk = cum_h.gather(-1, k)[..., 0], h.gather(-1, k)[..., 0]
+    dk, dk1 = d.gather(-1, k)[..., 0], d.gather(-1, k + 1)[..., 0]
+    sk = hk / wk
+    if inverse:
+        r = xc - yk
+        a = hk * (sk - dk) + r * (dk1 + dk - 2 * sk)
+        b = hk * dk - r * (dk1 + dk - 2 * sk)
+        c = -sk * r
+        theta = (2 * c / (-b - torch.sqrt((b.pow(2) - 4 * a * c).clamp(min=0)))).clamp(0, 1)
+        out = xk + theta * wk
+    else:
+        theta = ((xc - xk) / wk).clamp(0, 1)
+        den = sk + (dk1 + dk - 2 * sk) * theta * (1 - theta)
+        out = yk + hk * (sk * theta.pow(2) + dk * theta * (1 - theta)) / den
+    one_minus = 1 - theta
+    den = sk + (dk1 + dk - 2 * sk) * theta * one_minus
+    log_slope = (
+        2 * torch.log(sk) + torch.log(dk1 * theta.pow(2) + 2 * sk * theta * one_minus + dk * one_minus.pow(2))
+        - 2 * torch.log(den)
+    )
+    if inverse:
+        log_slope = -log_slope
+    return torch.where(inside, out, x), torch.where(inside, log_slope, torch.zeros_like(x))
+
+
+class SplineCoupling(nn.Module):
+    """A coupling layer whose changed dimensions go through a rational-quadratic spline: the kept
+    dimensions (``mask`` = 1) pass unchanged and an MLP on them sets, for every changed dimension,
+    the K bin widths, K heights and K − 1 knot derivatives. The Jacobian is triangular as in RealNVP,
+    so log|det| = Σ_{m_i = 0} log spline'(x_i). Far more flexible than an affine map per dimension
+    (it can bend one Gaussian into several modes or sharp-edged squares), still exactly invertible."""
+
+    def __init__(self, mask, hidden: int = 64, n_hidden: int = 2, bins: int = 8, bound: float = 3.0):
+        super().__init__()
+        mask = torch.as_tensor(mask, dtype=torch.get_default_dtype()).reshape(-1)
+        self.register_buffer("mask", mask)
+        self.bins, self.bound = positive_int(bins, "bins", minimum=2), positive(bound, "bound")
+        self.net = _mlp(len(mask), len(mask) * (3 * self.bins - 1), hidden, n_hidden)
+
+    def _params(self, kept: torch.Tensor):
+        p = self.net(kept).reshape(len(kept), len(self.mask), 3 * self.bins - 1)
+        K = self.bins
+        return p[..., :K], p[..., K : 2 * K], p[..., 2 * K :]
+
+    def _transform(self, x, inverse: bool):
+        y, log_slope = rational_quadratic_spline(x, *self._params(x * self.mask), self.bound, inverse)
+        keep = self.mask.bool()
+        return torch.where(keep, x, y), (log_slope * (1 - self.mask)).sum(-1)
+
+    def forward(self, x):
+        return self._transform(x, inverse=False)
+
+    def inverse(self, z):
+        return self._transform(z, inverse=True)
 
 
 def checkerboard(h: int, w: int, parity: int = 0) -> torch.Tensor:
@@ -362,6 +467,56 @@ class RealNVP(RecordsArgs, Flow):
         self.layers = nn.ModuleList(AffineCoupling(m, hidden, n_hidden) for m in masks)
 
 
+class SplineFlow(RecordsArgs, Flow):
+    """A neural spline flow for vectors: ``n_layers`` rational-quadratic spline couplings
+    (``SplineCoupling``, K = ``bins`` bins on [−bound, bound]) with alternating masks, as RealNVP."""
+
+    def __init__(
+        self, dim: int = 2, n_layers: int = 6, hidden: int = 64, n_hidden: int = 2, bins: int = 16, bound: float = 4.0
+    ):
+        super().__init__()
+        dim = positive_int(dim, "dim", minimum=2)
+        n_layers, hidden = positive_int(n_layers, "n_layers"), positive_int(hidden, "hidden")
+        self.event_shape = (dim,)
+        masks = [(torch.arange(dim) + i) % 2 for i in range(n_layers)]
+        self.layers = nn.ModuleList(SplineCoupling(m, hidden, n_hidden, bins, bound) for m in masks)
+
+
+class ZukoNSF(RecordsArgs, nn.Module):
+    """zuko's neural spline flow (``zuko.flows.NSF``: rational-quadratic splines in masked
+    autoregressive transforms, Durkan et al. 2019), wrapped in the course's shape — ``log_prob(x)`` in
+    nats per example, ``sample(n, seed)`` — so a maintained library's flow can stand beside
+    ``SplineFlow`` on the same split, trained by the same ``fit_forward_kl``."""
+
+    def __init__(self, dim: int = 2, transforms: int = 6, hidden: int = 64, n_hidden: int = 2, bins: int = 16):
+        super().__init__()
+        import zuko
+
+        dim = positive_int(dim, "dim", minimum=2)
+        self.event_shape = (dim,)
+        self.flow = zuko.flows.NSF(
+            features=dim,
+            context=0,
+            transforms=positive_int(transforms, "transforms"),
+            bins=positive_int(bins, "bins", minimum=2),
+            hidden_features=[positive_int(hidden, "hidden")] * positive_int(n_hidden, "n_hidden"),
+        )
+
+    def log_prob(self, x) -> torch.Tensor:
+        """Exact log p(x) in nats per example (zuko's change of variables)."""
+        x = as_samples(x, "x", dim=self.event_shape[0]).to(next(self.parameters()).dtype)
+        return self.flow().log_prob(x)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """n samples (n, dim); zuko draws from torch's global generator, so it is seeded (and restored)."""
+        n = positive_int(n, "n")
+        with torch.random.fork_rng():
+            if seed is not None:
+                torch.manual_seed(seed)
+            return self.flow().sample((n,))
+
+
 class MAF(RecordsArgs, Flow):
     """Masked autoregressive flow: MAF layers with the order reversed between them.
     log_prob costs one pass per layer; sample costs ``dim`` passes per layer."""
@@ -454,11 +609,14 @@ def fit_forward_kl(
     lr: float = 2e-3,
     seed: int = 0,
     max_seconds: float | None = None,
+    ema: float = 0.0,
+    weight_decay: float = 0.0,
     progress=False,
 ):
     """Maximum likelihood = minimising KL(p_data ‖ p_θ) on samples ``data`` (N, D): the loss is the
-    mean negative log-likelihood −log p_θ(x) of random batches. Adam, warm-up and cosine learning
-    rate (over ``steps``, or ``max_seconds`` if that runs out first). Returns (history, seconds)."""
+    mean negative log-likelihood −log p_θ(x) of random batches. Adam (AdamW with ``weight_decay``),
+    warm-up and cosine learning rate (over ``steps``, or ``max_seconds`` if that runs out first),
+    optionally an EMA of the weights. Returns (history, seconds)."""
     data = as_samples(data, "data", dim=model.event_shape[0], min_rows=2)
     batch_size = positive_int(batch_size, "batch_size")
 
@@ -466,7 +624,16 @@ def fit_forward_kl(
         return -model.log_prob(data[torch.randint(0, len(data), (batch_size,), generator=g)]).mean()
 
     return train_steps(
-        model, loss_fn, steps=steps, lr=lr, seed=seed, max_seconds=max_seconds, clip=10.0, progress=progress
+        model,
+        loss_fn,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        max_seconds=max_seconds,
+        clip=10.0,
+        ema=ema,
+        weight_decay=weight_decay,
+        progress=progress,
     )
 
 
@@ -525,14 +692,19 @@ def fit_digits(
 # ---------------------------------------------------------------------------------------------
 # The data splits and recipes of the shipped checkpoints (the notebook and the script share them)
 
-#: 2-D toy sets with a shipped RealNVP: name of the checkpoint → name in helpers.data.TOY_2D.
-TOY_CHECKPOINTS = {
-    "flow_two_moons": "two_moons",
-    "flow_8gaussians": "8gaussians",
-    "flow_checkerboard": "checkerboard",
+#: The four 2-D toys of lessons 11–13, each with three shipped flows: ``flow_<toy>`` (SplineFlow, the
+#: lesson's best), ``realnvp_<toy>`` (the affine RealNVP of the derivation) and ``zuko_<toy>`` (zuko's NSF),
+#: all trained by the same ``fit_forward_kl`` on the same split for the same number of steps.
+TOYS = ("8gaussians", "two_moons", "checkerboard", "pinwheel")
+TOY_FAMILIES = {
+    "flow": lambda: SplineFlow(),
+    "realnvp": lambda: RealNVP(),
+    "zuko": lambda: ZukoNSF(),
 }
+#: spline-flow checkpoint name → toy name in helpers.data.TOY_2D
+TOY_CHECKPOINTS = {f"flow_{toy}": toy for toy in TOYS}
 TOY_N_TRAIN, TOY_N_TEST = 10_000, 5_000
-TOY_STEPS, TOY_BATCH, TOY_LR, TOY_SECONDS = 3000, 256, 2e-3, 40
+TOY_STEPS, TOY_BATCH, TOY_LR, TOY_EMA, TOY_WEIGHT_DECAY = 4000, 512, 2e-3, 0.999, 1e-4
 REVERSE_CHECKPOINT, REVERSE_STEPS = "flow_8gaussians_reverse_kl", 2000
 DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR, DIGIT_SECONDS = "flow_digits", 1000, 64, 1e-3, 120
 
