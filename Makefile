@@ -57,11 +57,12 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/estimators.py
 
 # Every table: estimators vs scikit-learn/SciPy, notebook times (fast and full), lesson 13's
-# comparison; each file in benchmarks/results/ starts with the machine, cores, versions and date.
+# comparison, every shipped deep model from its checkpoint (benchmarks/models.py); each file in benchmarks/results/ starts with the machine, cores, versions and date.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/estimators.py --out benchmarks/results/estimators.md
 	$(BIN)/python benchmarks/notebooks.py --out benchmarks/results/notebooks.md \
 	    --tables benchmarks/results/model_comparison.md
+	$(BIN)/python benchmarks/models.py --out benchmarks/results/models.md
 
 # Strip outputs and set the course kernel before committing notebooks.
 strip: $(STAMP)

@@ -252,13 +252,15 @@ def _run(source: str, ns: dict, label: str) -> None:
 _SNAPSHOTS: dict[str, dict[int, tuple[dict, object]]] = {}
 
 
-def _snapshots(stem: str) -> dict[int, dict]:
+def _snapshots(stem: str, bugs: dict | None = None) -> dict[int, dict]:
     """Run the clean notebook once up to its last needed check; keep a copy of the variables before
-    each cell that some bug changes."""
+    each cell that some bug changes. ``bugs``: the lists of planted bugs (default: this file's BUGS;
+    the other ``test_planted_bugs_*.py`` files pass their own)."""
+    bugs = BUGS if bugs is None else bugs
     if stem not in _SNAPSHOTS:
         cells = _code_cells(stem)
-        starts = {_find(cells, old, stem) for _, old, _, _ in BUGS[stem]}
-        last = max(_find(cells, check, stem) for *_, check in BUGS[stem])
+        starts = {_find(cells, old, stem) for _, old, _, _ in bugs[stem]}
+        last = max(_find(cells, check, stem) for *_, check in bugs[stem])
         import torch
 
         torch.set_default_dtype(torch.float32)  # a lesson may change it (03, 04 use float64): start clean
@@ -280,15 +282,16 @@ def _snapshots(stem: str) -> dict[int, dict]:
 CASES = [(stem, *bug) for stem, bugs in BUGS.items() for bug in bugs]
 
 
-@pytest.mark.parametrize("stem, what, old, new, check", CASES, ids=[f"{c[0][:2]}-{c[1]}" for c in CASES])
-def test_lesson_check_catches_the_planted_bug(stem, what, old, new, check):
+def plant_and_expect_failure(stem, what, old, new, check, bugs=None):
+    """Run the cells from the one holding ``old`` (with ``new`` planted) to the check cell holding
+    ``check``, from the clean run's snapshot; the check must raise."""
     cells = _code_cells(stem)
     start, stop = _find(cells, old, what), _find(cells, check, what)
     assert start <= stop, f"{what}: the buggy cell must come before the check that catches it"
     assert cells[start].count(old) == 1, f"{what}: {old!r} must occur once in its cell"
     import torch
 
-    snapshot, dtype = _snapshots(stem)[start]
+    snapshot, dtype = _snapshots(stem, bugs)[start]
     ns = dict(snapshot)
     torch.set_default_dtype(dtype)
     cwd = os.getcwd()
@@ -301,6 +304,11 @@ def test_lesson_check_catches_the_planted_bug(stem, what, old, new, check):
     finally:
         os.chdir(cwd)
         torch.set_default_dtype(torch.float32)
+
+
+@pytest.mark.parametrize("stem, what, old, new, check", CASES, ids=[f"{c[0][:2]}-{c[1]}" for c in CASES])
+def test_lesson_check_catches_the_planted_bug(stem, what, old, new, check):
+    plant_and_expect_failure(stem, what, old, new, check)
 
 
 def test_every_lesson_has_planted_bugs_including_an_exercise():
