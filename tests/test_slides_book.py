@@ -108,3 +108,41 @@ def test_book_pages_load_nothing_from_the_network(tmp_path):
     assert build_book.remote_assets('<script src="https://cdn.example/x.js"></script>')
     assert build_book.remote_assets("<link href='//cdn.example/x.css' rel=stylesheet>")
     assert not build_book.remote_assets('<a href="https://example.org">a link</a>')
+
+
+def test_build_runs_a_notebook_with_an_output_widget(tmp_path):
+    """An ipywidgets Output that receives output while the cell runs (lesson 12's slider) goes through
+    the same build() as `make book` and `make slides`: nbclient mimics the front end's Output widget and
+    writes each output into its widget state, so the executor must keep that state (it raised
+    KeyError on the widget's id with ``store_widget_state=False``)."""
+    ipywidgets = pytest.importorskip("ipywidgets")
+    assert ipywidgets
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# An Output widget"),
+        nbformat.v4.new_code_cell(
+            "from IPython.display import display\n"
+            "from ipywidgets import IntSlider, Output, interact\n"
+            "out = Output()\n"
+            "def on_slide(t):\n"
+            "    with out:\n"
+            "        out.clear_output(wait=True)\n"
+            "        print('t is', t)\n"
+            "interact(on_slide, t=IntSlider(value=3, min=0, max=5))\n"
+            "display(out)\n"
+            "with out:\n"
+            "    out.clear_output()\n"
+            "    print('cleared')"
+        ),
+        nbformat.v4.new_code_cell("print('after the widget')"),
+    ]
+    path = tmp_path / "widget.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "book"
+    failed = build_book.build(
+        [path], out, build_book.html_exporter(), ".html", True, True, 120, "the book"
+    )  # fmt: skip
+    assert failed == []
+    page = (out / "widget.html").read_text()
+    assert "after the widget" in page
+    assert build_book.remote_assets(page) == []
