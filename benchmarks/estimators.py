@@ -16,7 +16,7 @@
 3. Held-out negative log-likelihood (nats) of each estimator on the 2-D toy sets, next to the set's
    entropy, the best any model can do.
 
-Uses all of torch's threads (no COURSE_THREADS cap unless you set it).
+Uses the course's CPU threads: COURSE_THREADS, default 1 (helpers/config.py); COURSE_THREADS=2 times two.
 """
 
 from __future__ import annotations

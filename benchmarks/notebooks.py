@@ -4,17 +4,28 @@
     python benchmarks/notebooks.py --modes fast 03 05    # some notebooks, one mode
     python benchmarks/notebooks.py --out benchmarks/results/notebooks.md \
         --tables benchmarks/results/model_comparison.md   # + lesson 13's tables from its full run
+    python benchmarks/notebooks.py --modes full --load 3 05 06   # quiet, then beside 3 busy processes
 
 Each run executes one notebook with nbclient in a child process (checkpoints as shipped, outputs
 discarded) and records its wall-clock seconds and the kernel's peak resident memory (the largest
 ``ru_maxrss`` among the child's finished children). Fast mode runs as ``make test`` does
-(``COURSE_FAST=1 COURSE_THREADS=1``); full mode as a learner does (all of torch's threads).
+(``COURSE_FAST=1 COURSE_THREADS=1``); full mode as a learner does (no thread variable set: the
+course's default; ``--threads N`` sets ``COURSE_THREADS=N`` for it). The thread variables of the
+calling shell (``OMP_NUM_THREADS`` and the like, which ``/work/train-slot`` sets) are not passed on.
 Targets on 2 CPU cores: under 60 s fast and under 120 s full per notebook.
+
+``--load N`` times each run a second time beside N competing CPU-bound processes (busy Python
+loops, started before the notebook and killed after it) and adds those columns and the ratio
+loaded / quiet: with N busy processes on C cores a one-thread notebook gets about C / (N + 1) of a
+core, so the ratio it should show is about (N + 1) / C once N + 1 > C — far more means the
+notebook's threads waste the cores they are given. Other programs running meanwhile count as load
+too: the header prints the load average, and each row the one at the start of its runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -79,13 +90,43 @@ TABLE_TITLES = {
 }
 
 
-def run(notebook: Path, mode: str, tables: bool = False) -> dict:
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
+# Thread settings of the calling shell that would change what is measured (a learner sets none).
+THREAD_VARIABLES = (
+    "COURSE_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
+    "KMP_BLOCKTIME",
+)
+BUSY = "while True:\n    pass"
+
+
+@contextlib.contextmanager
+def competing(n: int):
+    """``n`` CPU-bound processes (busy Python loops) running while the block runs."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"load must be a whole number of processes ≥ 0, got {n!r}.")
+    procs = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(n)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+def run(notebook: Path, mode: str, tables: bool = False, threads: int | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    env.update(MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
     if mode == "fast":
         env.update(COURSE_FAST="1", COURSE_THREADS="1")
     else:
         env["COURSE_FAST"] = "0"
-        env.pop("COURSE_THREADS", None)
+        if threads is not None:
+            env["COURSE_THREADS"] = str(threads)
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(notebook), str(notebook.parent)]
         + ([_DUMP_TABLES] if tables else []),
@@ -140,24 +181,36 @@ def main(argv=None) -> str:
         type=Path,
         help="write lesson 13's result tables (from its full-mode run) to this Markdown file",
     )
+    p.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time each run beside N competing CPU-bound processes (default 0: quiet only)",
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="COURSE_THREADS for full mode (default unset)")
     args = p.parse_args(argv)
+    if args.load < 0:
+        p.error(f"--load must be ≥ 0, got {args.load}")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be ≥ 1, got {args.threads}")
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if args.select:
         notebooks = [nb for nb in notebooks if any(nb.name.startswith(s) for s in args.select)]
     if not notebooks:
         raise SystemExit(f"no notebook matches {args.select}")
     head = header()
-    lines = ["# Notebook times (fresh kernel each, checkpoints as shipped)", "", head, ""]
+    threads = "" if args.threads is None else f", full mode with COURSE_THREADS={args.threads}"
+    lines = ["# Notebook times (fresh kernel each, checkpoints as shipped)", "", head + threads, ""]
     rows, misses = [], []
+    modes = [m for m in ("fast", "full") if m in args.modes]
     for nb in notebooks:
         row = [nb.stem]
-        for mode in ("fast", "full"):
-            if mode not in args.modes:
-                row += ["", ""]
-                continue
+        for mode in modes:
             print(f"{nb.name} ({mode}) …", end=" ", flush=True)
             dump = args.tables is not None and mode == "full" and nb.name.startswith(TABLE_NOTEBOOK)
-            r = run(nb, mode, tables=dump)
+            load_before = os.getloadavg()[0]
+            r = run(nb, mode, tables=dump, threads=args.threads)
             if dump and r["tables"]:
                 write_markdown(
                     args.tables,
@@ -173,13 +226,37 @@ def main(argv=None) -> str:
             if not ok:
                 misses.append(f"{nb.stem} {mode}: {r['seconds']:.1f} s {r['error']}".strip())
             row += [f"{r['seconds']:.1f}" + ("" if ok else " ✗"), f"{r['peak_mib']:.0f}"]
+            if args.load:
+                print(f"{nb.name} ({mode}, beside {args.load} busy process(es)) …", end=" ", flush=True)
+                with competing(args.load):
+                    loaded = run(nb, mode, threads=args.threads)
+                print(f"{loaded['seconds']:.1f} s {loaded['error']}", flush=True)
+                if loaded["error"]:
+                    misses.append(f"{nb.stem} {mode} loaded: {loaded['error']}")
+                ratio = loaded["seconds"] / r["seconds"]
+                row += [f"{loaded['seconds']:.1f}" + (" ✗" if loaded["error"] else ""), f"{ratio:.2f}"]
+            row.append(f"{load_before:.1f}")
         rows.append(row)
-    lines.append(table(rows, ["notebook", "fast (s)", "fast peak MiB", "full (s)", "full peak MiB"]))
+    names = []
+    for mode in modes:
+        names += [f"{mode} (s)", f"{mode} peak MiB"]
+        if args.load:
+            names += [f"{mode} +{args.load} busy (s)", "× quiet"]
+        names.append("load avg")
+    lines.append(table(rows, ["notebook", *names]))
     lines.append("")
     lines.append(
         f"Targets: under {TARGET['fast']:.0f} s fast (COURSE_FAST=1, 1 thread, as `make test` runs them) and "
-        f"under {TARGET['full']:.0f} s full (all threads). ✗ marks a miss or an error."
+        f"under {TARGET['full']:.0f} s full (the course's default threads). ✗ marks a miss or an error. "
+        "load avg: the 1-minute load average when the row's runs of that mode began."
     )
+    if args.load:
+        cores = os.cpu_count() or 1
+        lines.append(
+            f"+{args.load} busy: the same run beside {args.load} CPU-bound process(es) on {cores} cores; "
+            f"a notebook using one core fairly would take about {max(1.0, (args.load + 1) / cores):.1f} × "
+            "its quiet time."
+        )
     if misses:
         lines += ["", "Misses: " + "; ".join(misses)]
     text = "\n".join(lines)

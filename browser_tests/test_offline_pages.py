@@ -42,16 +42,9 @@ def book(tmp_path_factory):
     made = ROOT / "build" / "book"
     if all((made / f"{stem}.html").exists() for stem in BOOK_LESSONS) and (made / "index.html").exists():
         return made
-    import nbformat
-
     out = tmp_path_factory.mktemp("book")
     paths = [ROOT / "notebooks" / f"{stem}.ipynb" for stem in BOOK_LESSONS]
-    ran = ROOT / "build" / "screenshots" / "executed"
-    executed = {
-        p.stem: nbformat.read(ran / p.name, as_version=4)
-        for p in paths
-        if (ran / p.name).exists() and (ran / p.name).stat().st_mtime >= p.stat().st_mtime
-    }
+    executed = build_book.executed_copies(paths, ROOT / "build" / "screenshots" / "executed")
     failed = build_book.build(
         paths, out, build_book.html_exporter(), ".html", True, True, 600, "the book", executed=executed
     )

@@ -1,6 +1,8 @@
 """Execute every notebook in full mode and write offline HTML copies plus an index to build/book/.
 
-Usage: python scripts/build_book.py [--fast] [--out DIR] [notebooks/01_*.ipynb ...]   (or `make book`)
+Usage: python scripts/build_book.py [--fast] [--out DIR] [--keep DIR] [notebooks/01_*.ipynb ...]
+(or `make book`). ``--fast`` executes in fast mode (COURSE_FAST=1, one torch thread), as CI does;
+``--keep DIR`` also writes each executed notebook there, for ``build_slides.py --executed DIR``.
 
 The pages load nothing from the network: images are inlined, MathJax 3 (``assets/vendor/mathjax``,
 from the npm package ``mathjax``) is copied next to them, and nbconvert's template is replaced by
@@ -61,18 +63,33 @@ def title_of(nb) -> str:
 
 
 def execute(path: Path, fast: bool, timeout: int):
-    """Run the notebook in its folder (``COURSE_FAST`` set for the kernel); return (nb, error)."""
+    """Run the notebook in its folder (``COURSE_FAST`` set for the kernel); return (nb, error).
+
+    ``error`` is None, the first line of a cell's error, or the executor's own exception: either way
+    the caller writes the page and counts the notebook as failed.
+
+    The executor keeps the widgets' state (``store_widget_state=True``) although the pages drop it
+    (``offline_outputs``): nbclient stands in for the front end of every ipywidgets ``Output`` and
+    writes what the kernel prints into it to ``widget_state[comm_id]``, an entry that exists only
+    when the state is stored; with ``store_widget_state=False`` the first output sent to an
+    ``Output`` widget (lesson 12's noise-level slider) raised ``KeyError`` on the widget's id
+    (nbclient 0.11, ``output_widget.py``).
+    """
     import nbformat
     from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
 
     nb = nbformat.read(path, as_version=4)
     os.environ["COURSE_FAST"] = "1" if fast else "0"
+    if fast:  # as `make test` runs the fast mode
+        os.environ.setdefault("COURSE_THREADS", "1")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    pre = ExecutePreprocessor(timeout=timeout, kernel_name="python3", store_widget_state=False)
+    pre = ExecutePreprocessor(timeout=timeout, kernel_name="python3", store_widget_state=True)
     try:
         pre.preprocess(nb, {"metadata": {"path": str(path.parent)}})
     except CellExecutionError as exc:
         return nb, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception as exc:  # the executor itself failed: report it, build the other notebooks
+        return nb, f"{type(exc).__name__} in the executor: {exc}"
     return nb, None
 
 
@@ -152,10 +169,26 @@ def notebooks_from(args_notebooks: list[Path]) -> list[Path]:
     return [p.resolve() for p in paths]
 
 
-def build(paths, out: Path, exporter, suffix, fast, run, timeout, what, prepare=None, executed=None):
+def executed_copies(paths, folder: Path) -> dict:
+    """The executed copies in ``folder`` (``NN_topic.ipynb``) that are newer than their notebook,
+    by stem: ``build(executed=...)`` exports these as they are instead of running the notebook again."""
+    import nbformat
+
+    found = {}
+    for path in paths:
+        copy = Path(folder) / path.name
+        if copy.exists() and copy.stat().st_mtime >= path.stat().st_mtime:
+            found[path.stem] = nbformat.read(copy, as_version=4)
+    return found
+
+
+def build(
+    paths, out: Path, exporter, suffix, fast, run, timeout, what, prepare=None, executed=None, keep=None
+):
     """Execute (unless ``run`` is False) and export each notebook; write an index; return failures.
 
-    ``executed`` maps a notebook's stem to an already executed copy (a notebook node) to export as it is.
+    ``executed`` maps a notebook's stem to an already executed copy (a notebook node) to export as it is;
+    ``keep`` is a folder where each notebook executed here is also written, outputs as run.
     """
     import nbformat
 
@@ -170,6 +203,9 @@ def build(paths, out: Path, exporter, suffix, fast, run, timeout, what, prepare=
             nb, error = executed[path.stem], None
         elif run:
             nb, error = execute(path, fast, timeout)
+            if keep and not error:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, Path(keep) / path.name)
         else:
             nb, error = nbformat.read(path, as_version=4), None
         offline_outputs(nb)
@@ -207,6 +243,7 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="render the fast (test) mode instead")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default build/book)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--keep", type=Path, help="also write the executed notebooks to this folder")
     args = parser.parse_args()
     failed = build(
         notebooks_from(args.notebooks),
@@ -217,6 +254,7 @@ def main() -> None:
         True,
         args.timeout,
         "the book",
+        keep=args.keep,
     )
     if failed:
         sys.exit(f"these notebooks failed: {', '.join(failed)}")

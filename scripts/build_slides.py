@@ -1,7 +1,8 @@
 """Write each lesson as reveal.js slides (HTML, offline) to build/slides/, with an index.
 
-Usage: python scripts/build_slides.py [--fast] [--no-execute] [--out DIR] [notebooks/01_*.ipynb ...]
-(or `make slides`)
+Usage: python scripts/build_slides.py [--fast] [--no-execute] [--executed DIR] [--out DIR]
+[notebooks/01_*.ipynb ...]   (or `make slides`). ``--executed DIR`` takes the executed copies that
+``build_book.py --keep DIR`` wrote (where newer than the notebook) instead of running them again.
 
 The slide of each cell comes from its ``slideshow`` metadata, which ``scripts/clean_notebooks.py``
 (``make strip``) derives from the content. reveal.js is the copy in ``assets/vendor/reveal.js`` and
@@ -18,7 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from build_book import ROOT, TEMPLATES, build, notebooks_from
+from build_book import ROOT, TEMPLATES, build, executed_copies, notebooks_from
 from clean_notebooks import slide_types
 
 OUT = ROOT / "build" / "slides"
@@ -56,11 +57,15 @@ def main() -> None:
     parser.add_argument("--no-execute", action="store_true", help="slides of the code without outputs")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default build/slides)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument(
+        "--executed", type=Path, help="executed copies to reuse (from build_book.py --keep DIR)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REVEAL, args.out / "reveal.js", dirs_exist_ok=True)
+    paths = notebooks_from(args.notebooks)
     failed = build(
-        notebooks_from(args.notebooks),
+        paths,
         args.out,
         slides_exporter(),
         ".slides.html",
@@ -69,6 +74,7 @@ def main() -> None:
         args.timeout,
         "slides",
         prepare=with_slide_types,
+        executed=executed_copies(paths, args.executed) if args.executed else None,
     )
     if failed:
         sys.exit(f"these notebooks failed: {', '.join(failed)}")

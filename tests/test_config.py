@@ -58,3 +58,45 @@ def test_banner_prints_mode_device_versions(capsys):
     helpers.banner()
     out = capsys.readouterr().out
     assert "mode" in out and "device" in out and torch.__version__ in out
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {(i["internal_api"], i["filepath"]): i["num_threads"] for i in threadpool_info()}
+
+
+def test_threads_default_to_one_for_torch_and_every_blas_pool(monkeypatch, capsys):
+    """One thread per operation unless COURSE_THREADS says otherwise (spinning pools on shared cores
+    made lesson 05 seven times slower: helpers/config.py)."""
+    pytest.importorskip("threadpoolctl")
+    import scipy.linalg  # noqa: F401  (SciPy's own OpenBLAS, loaded before the reload)
+
+    try:
+        monkeypatch.setenv("COURSE_THREADS", "2")
+        assert importlib.reload(config).THREADS == 2 and torch.get_num_threads() == 2
+        assert set(_blas_threads().values()) == {2}
+        monkeypatch.delenv("COURSE_THREADS")
+        assert importlib.reload(config).THREADS == 1 and torch.get_num_threads() == 1
+        assert set(_blas_threads().values()) == {1}, _blas_threads()
+        config.banner()
+        assert "CPU threads: 1 (COURSE_THREADS=N for more)" in capsys.readouterr().out
+    finally:
+        importlib.reload(config)
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5"])
+def test_course_threads_rejects_bad_values(monkeypatch, bad):
+    monkeypatch.setenv("COURSE_THREADS", bad)
+    try:
+        with pytest.raises(ValueError, match="COURSE_THREADS"):
+            importlib.reload(config)
+    finally:
+        monkeypatch.delenv("COURSE_THREADS")
+        importlib.reload(config)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_limit_threads_rejects_bad_input(bad):
+    with pytest.raises(ValueError, match="threads"):
+        config.limit_threads(bad)
