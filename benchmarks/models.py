@@ -34,12 +34,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import helpers  # noqa: E402
+from benchmarks.estimators import table, write_markdown  # noqa: E402
 from helpers import metrics  # noqa: E402
 from helpers.data import binarize, dequantize, load_mnist  # noqa: E402
 from helpers.estimators import GaussianMixture, KernelDensity  # noqa: E402
 from helpers.models import available, entry, flows, pretrained  # noqa: E402
-
-from benchmarks.estimators import table, write_markdown  # noqa: E402
 
 
 def mean_se(values: torch.Tensor) -> tuple[float, float]:
@@ -56,62 +55,74 @@ def seconds_of(name: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- 2-D
+def score_toy(toy: str, shelf: dict, quick: bool):
+    """(table rows, {label: (NLL, paired KL, its s.e.)}, H(p)) for one toy."""
+    dist, train_x, test_x = flows.toy_split(toy)
+    if quick:
+        test_x = test_x[:500]
+    H = dist.entropy(n=200_000)
+    with torch.no_grad():
+        truth = dist.log_prob(test_x).double()
+    rows = [["entropy H(p) (floor)", f"{H:.4f}", "0", "", "", ""]]
+    t_nll, t_se = mean_se(-truth)
+    rows.append(
+        ["true density on these points", f"{t_nll:.4f} ± {t_se:.4f}", f"{t_nll - H:+.4f}", "0", "", ""]
+    )
+    scored = {}
+
+    def add(label, log_prob_fn, ckpt=None, bound=False):
+        start = time.perf_counter()
+        with torch.no_grad():
+            lp = torch.as_tensor(log_prob_fn(test_x)).double().reshape(-1)
+        t = time.perf_counter() - start
+        nll, se = mean_se(-lp)
+        kl, kl_se = mean_se(truth - lp)
+        scored[label] = (nll, kl, kl_se)
+        rows.append(
+            [
+                label,
+                ("≤ " if bound else "") + f"{nll:.4f} ± {se:.4f}",
+                f"{nll - H:+.4f}",
+                f"{kl:+.4f} ± {kl_se:.4f}",
+                seconds_of(ckpt) if ckpt else "",
+                f"{t:.1f}",
+            ]
+        )
+
+    start = time.perf_counter()
+    kde = KernelDensity(bandwidth="cv", cv_max_points=1000, random_state=0).fit(train_x)
+    t_kde = time.perf_counter() - start
+    add("KDE, CV bandwidth (03)", kde.score_samples)
+    rows[-1][4] = f"{t_kde:.0f}"
+    start = time.perf_counter()
+    gmm = GaussianMixture(16, random_state=0, max_iter=300).fit(train_x)
+    t_gmm = time.perf_counter() - start
+    add("GMM K=16 (04)", gmm.score_samples)
+    rows[-1][4] = f"{t_gmm:.0f}"
+    for prefix, label in (
+        ("realnvp", "RealNVP (11)"),
+        ("flow", "spline flow (11)"),
+        ("zuko", "zuko NSF (11)"),
+    ):
+        name = f"{prefix}_{toy}"
+        if name in shelf:
+            add(label, pretrained(name).log_prob, name)
+    name = f"ddpm_{toy}"
+    if name in shelf:
+        model = pretrained(name)
+        add("DDPM −ELBO (12)", lambda x: model.elbo(x), name, bound=True)
+        if hasattr(model, "log_prob"):  # the continuous-time model: exact NLL of its probability-flow ODE
+            add("DDPM, probability-flow ODE (12)", model.log_prob, name)
+    return rows, scored, H
+
+
 def toy_tables(quick: bool) -> str:
     shelf = available()
     out = []
     header = ["model", "NLL ± s.e.", "− H(p)", "− true NLL ± s.e.", "train s", "eval s"]
     summary = []
     for toy in flows.TOYS:
-        dist, train_x, test_x = flows.toy_split(toy)
-        if quick:
-            test_x = test_x[:500]
-        H = dist.entropy(n=200_000)
-        with torch.no_grad():
-            truth = dist.log_prob(test_x).double()
-        rows = [["entropy H(p) (floor)", f"{H:.4f}", "0", "", "", ""]]
-        t_nll, t_se = mean_se(-truth)
-        rows.append(["true density on these points", f"{t_nll:.4f} ± {t_se:.4f}", f"{t_nll - H:+.4f}", "0", "", ""])
-        scored = {}
-
-        def add(label, log_prob_fn, ckpt=None, bound=False):
-            start = time.perf_counter()
-            with torch.no_grad():
-                lp = torch.as_tensor(log_prob_fn(test_x)).double().reshape(-1)
-            t = time.perf_counter() - start
-            nll, se = mean_se(-lp)
-            kl, kl_se = mean_se(truth - lp)
-            scored[label] = (nll, kl, kl_se)
-            rows.append(
-                [
-                    label,
-                    ("≤ " if bound else "") + f"{nll:.4f} ± {se:.4f}",
-                    f"{nll - H:+.4f}",
-                    f"{kl:+.4f} ± {kl_se:.4f}",
-                    seconds_of(ckpt) if ckpt else "",
-                    f"{t:.1f}",
-                ]
-            )
-
-        start = time.perf_counter()
-        kde = KernelDensity(bandwidth="cv", cv_max_points=1000, random_state=0).fit(train_x)
-        t_kde = time.perf_counter() - start
-        add("KDE, CV bandwidth (03)", kde.score_samples)
-        rows[-1][4] = f"{t_kde:.0f}"
-        start = time.perf_counter()
-        gmm = GaussianMixture(16, random_state=0, max_iter=300).fit(train_x)
-        t_gmm = time.perf_counter() - start
-        add("GMM K=16 (04)", gmm.score_samples)
-        rows[-1][4] = f"{t_gmm:.0f}"
-        for prefix, label in (("realnvp", "RealNVP (11)"), ("flow", "spline flow (11)"), ("zuko", "zuko NSF (11)")):
-            name = f"{prefix}_{toy}"
-            if name in shelf:
-                add(label, pretrained(name).log_prob, name)
-        name = f"ddpm_{toy}"
-        if name in shelf:
-            model = pretrained(name)
-            add("DDPM −ELBO (12)", lambda x: model.elbo(x), name, bound=True)
-            if hasattr(model, "log_prob"):  # the continuous-time model: exact NLL of its probability-flow ODE
-                add("DDPM, probability-flow ODE (12)", model.log_prob, name)
+        rows, scored, H = score_toy(toy, shelf, quick)
         best_classical = min(scored["KDE, CV bandwidth (03)"][0], scored["GMM K=16 (04)"][0])
         best_flow = scored.get("spline flow (11)", (math.nan,))[0]
         summary.append(
@@ -144,7 +155,7 @@ def toy_tables(quick: bool) -> str:
     return (
         "## 2-D toys: held-out NLL (nats), 5,000 points, the lessons' split\n\n"
         "Targets: flows within 0.05 nats of H(p) and below the best classical model; DDPM −ELBO within "
-        "0.15, ODE NLL within 0.05. \"− true NLL\" is the NLL minus the true density's NLL on the same "
+        '0.15, ODE NLL within 0.05. "− true NLL" is the NLL minus the true density\'s NLL on the same '
         "points: a paired estimate of KL(p ‖ q).\n\n" + "\n".join(lines) + "\n\n" + "\n\n".join(out)
     )
 
@@ -184,9 +195,13 @@ def digit_tables(quick: bool) -> str:
             elif how == "elbo":
                 lp = torch.cat([model.elbo(c, generator=g) for c in x.split(250)])
             else:
-                lp = torch.cat([model.log_prob(c, k=100 if quick else 1000, generator=g) for c in x.split(50)])
+                lp = torch.cat(
+                    [model.log_prob(c, k=100 if quick else 1000, generator=g) for c in x.split(50)]
+                )
         nats, se = mean_se(-lp)
-        rows.append([label, f"{nats:.1f} ± {se:.1f}", f"{metrics.bits_per_dim(lp, 784):.4f}", how, seconds_of(name)])
+        rows.append(
+            [label, f"{nats:.1f} ± {se:.1f}", f"{metrics.bits_per_dim(lp, 784):.4f}", how, seconds_of(name)]
+        )
     parts.append(
         "## Digits, binarised: held-out NLL (1,000 test digits)\n\n"
         + table(rows, ["model", "nats / image", "bits/dim", "kind", "train s"])
@@ -198,12 +213,20 @@ def digit_tables(quick: bool) -> str:
     counts = torch.zeros(784, 256).scatter_add_(1, levels.T, torch.ones(784, len(levels)))
     log_density = ((counts + 1) / (len(levels) + 256)).log() + math.log(256)
     bins_test = (test_deq.reshape(len(test_deq), -1) * 256).floor().clamp(max=255).long()
-    rows = [["independent 256-bin histograms per pixel", f"{metrics.bits_per_dim(log_density.gather(1, bins_test.T).sum(0), 784, n_bins=256):.4f}", "0"]]
+    rows = [
+        [
+            "independent 256-bin histograms per pixel",
+            f"{metrics.bits_per_dim(log_density.gather(1, bins_test.T).sum(0), 784, n_bins=256):.4f}",
+            "0",
+        ]
+    ]
     if "flow_digits" in shelf:
         model = pretrained("flow_digits")
         with torch.no_grad():
             lp = torch.cat([model.log_prob(c) for c in test_deq.split(100)])
-        rows.append(["digit flow (11)", f"{metrics.bits_per_dim(lp, 784, n_bins=256):.4f}", seconds_of("flow_digits")])
+        rows.append(
+            ["digit flow (11)", f"{metrics.bits_per_dim(lp, 784, n_bins=256):.4f}", seconds_of("flow_digits")]
+        )
     parts.append(
         "## Digits, dequantised: bits/dim (target for the flow ≤ 1.5, below the histograms)\n\n"
         + table(rows, ["model", "bits/dim", "train s"])
@@ -228,7 +251,11 @@ def digit_tables(quick: bool) -> str:
         torch.manual_seed(0)
         start = time.perf_counter()
         with torch.no_grad():
-            x = torch.cat([model.sample(min(250, n - i), seed=i, **kw) for i in range(0, n, 250)]).float().clamp(0, 1)
+            x = (
+                torch.cat([model.sample(min(250, n - i), seed=i, **kw) for i in range(0, n, 250)])
+                .float()
+                .clamp(0, 1)
+            )
         speed = n / (time.perf_counter() - start)
         score = metrics.digit_quality(x)
         ref = binarize(train.images) if score.binarized else train.images
@@ -248,13 +275,17 @@ def digit_tables(quick: bool) -> str:
     parts.append(
         f"## Digits: the judge, n = {n} samples vs {n} held-out digits (floor at the same n)\n\n"
         "Targets: the best generator ≤ 5× the floor, each ≤ 10×, 10 classes, none memorising.\n\n"
-        + table(rows, ["generator", "FD", "floor", "FD / floor", "classes", "NN ratio", "images/s", "train s"])
+        + table(
+            rows, ["generator", "FD", "floor", "FD / floor", "classes", "NN ratio", "images/s", "train s"]
+        )
     )
     return "\n\n".join(parts)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--only", choices=["toys", "digits"], default=None)

@@ -42,6 +42,19 @@ def toy_nll(model, dist, x) -> dict:
     }
 
 
+def fit_toy_recipe(model, x, steps: int):
+    """The one recipe of every shipped 2-D flow (lesson 11 retrains with the same call)."""
+    return flows.fit_forward_kl(
+        model,
+        x,
+        steps=steps,
+        batch_size=flows.TOY_BATCH,
+        lr=flows.TOY_LR,
+        ema=flows.TOY_EMA,
+        weight_decay=flows.TOY_WEIGHT_DECAY,
+    )
+
+
 def train_toy_flows(steps: int, dry_run: bool, families, toys) -> None:
     """Each (family, toy): the same split, the same fit_forward_kl, the same steps, batch and lr."""
     for toy_name in toys:
@@ -51,15 +64,7 @@ def train_toy_flows(steps: int, dry_run: bool, families, toys) -> None:
             name = f"{family}_{toy_name}"
             helpers.seed_everything(0)
             model = flows.TOY_FAMILIES[family]()
-            history, seconds = flows.fit_forward_kl(
-                model,
-                train_x,
-                steps=steps,
-                batch_size=flows.TOY_BATCH,
-                lr=flows.TOY_LR,
-                ema=flows.TOY_EMA,
-                weight_decay=flows.TOY_WEIGHT_DECAY,
-            )
+            history, seconds = fit_toy_recipe(model, train_x, steps)
             done = len(history["loss"])
             scores = toy_nll(model, dist, test_x)
             print(
@@ -98,17 +103,26 @@ def train_budget(dry_run: bool, which) -> None:
         x, steps = runs[name]
         helpers.seed_everything(0)
         model = flows.SplineFlow()
-        history, seconds = flows.fit_forward_kl(
-            model, x, steps=steps, batch_size=flows.TOY_BATCH, lr=flows.TOY_LR,
-            ema=flows.TOY_EMA, weight_decay=flows.TOY_WEIGHT_DECAY,
-        )
+        history, seconds = fit_toy_recipe(model, x, steps)
         scores = toy_nll(model, dist, test_x)
-        print(f"{name}: {len(history['loss'])} steps on {len(x)} points in {seconds:.0f} s; {scores}", flush=True)
+        print(
+            f"{name}: {len(history['loss'])} steps on {len(x)} points in {seconds:.0f} s; {scores}",
+            flush=True,
+        )
         if not dry_run:
             save_pretrained(
-                name, model, data={"toy": "checkerboard", "n_train": len(x), "seed": 1}, script=SCRIPT,
-                steps=len(history["loss"]), seconds=seconds, batch_size=flows.TOY_BATCH, lr=flows.TOY_LR,
-                ema=flows.TOY_EMA, weight_decay=flows.TOY_WEIGHT_DECAY, threads=torch.get_num_threads(), **scores,
+                name,
+                model,
+                data={"toy": "checkerboard", "n_train": len(x), "seed": 1},
+                script=SCRIPT,
+                steps=len(history["loss"]),
+                seconds=seconds,
+                batch_size=flows.TOY_BATCH,
+                lr=flows.TOY_LR,
+                ema=flows.TOY_EMA,
+                weight_decay=flows.TOY_WEIGHT_DECAY,
+                threads=torch.get_num_threads(),
+                **scores,
             )
 
 
@@ -180,13 +194,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("which", nargs="?", default="all", choices=["all", "toys", "reverse", "budget", "digits"])
     parser.add_argument(
-        "--budget-run", nargs="*", default=["flow_checkerboard_8000steps", "flow_checkerboard_100k"],
+        "which", nargs="?", default="all", choices=["all", "toys", "reverse", "budget", "digits"]
+    )
+    parser.add_argument(
+        "--budget-run",
+        nargs="*",
+        default=["flow_checkerboard_8000steps", "flow_checkerboard_100k"],
         help="with `budget`: which of the two longer checkerboard runs to train",
     )
     parser.add_argument(
-        "--family", nargs="*", default=list(flows.TOY_FAMILIES), choices=list(flows.TOY_FAMILIES),
+        "--family",
+        nargs="*",
+        default=list(flows.TOY_FAMILIES),
+        choices=list(flows.TOY_FAMILIES),
         help="which 2-D flows to train (default: all three)",
     )
     parser.add_argument("--toy", nargs="*", default=list(flows.TOYS), choices=list(flows.TOYS))

@@ -127,7 +127,9 @@ def _knots(raw: torch.Tensor, bound: float) -> tuple[torch.Tensor, torch.Tensor]
     size = MIN_BIN + (1 - MIN_BIN * K) * torch.softmax(raw, -1)
     cum = F.pad(torch.cumsum(size, -1), (1, 0))
     cum = 2 * bound * cum - bound
-    cum = torch.cat([torch.full_like(cum[..., :1], -bound), cum[..., 1:-1], torch.full_like(cum[..., :1], bound)], -1)
+    cum = torch.cat(
+        [torch.full_like(cum[..., :1], -bound), cum[..., 1:-1], torch.full_like(cum[..., :1], bound)], -1
+    )
     return cum, cum[..., 1:] - cum[..., :-1]
 
 
@@ -173,7 +175,8 @@ def rational_quadratic_spline(x, widths, heights, derivatives, bound: float = 3.
     one_minus = 1 - theta
     den = sk + (dk1 + dk - 2 * sk) * theta * one_minus
     log_slope = (
-        2 * torch.log(sk) + torch.log(dk1 * theta.pow(2) + 2 * sk * theta * one_minus + dk * one_minus.pow(2))
+        2 * torch.log(sk)
+        + torch.log(dk1 * theta.pow(2) + 2 * sk * theta * one_minus + dk * one_minus.pow(2))
         - 2 * torch.log(den)
     )
     if inverse:
@@ -472,7 +475,13 @@ class SplineFlow(RecordsArgs, Flow):
     (``SplineCoupling``, K = ``bins`` bins on [−bound, bound]) with alternating masks, as RealNVP."""
 
     def __init__(
-        self, dim: int = 2, n_layers: int = 6, hidden: int = 64, n_hidden: int = 2, bins: int = 16, bound: float = 4.0
+        self,
+        dim: int = 2,
+        n_layers: int = 6,
+        hidden: int = 64,
+        n_hidden: int = 2,
+        bins: int = 16,
+        bound: float = 4.0,
     ):
         super().__init__()
         dim = positive_int(dim, "dim", minimum=2)
@@ -488,7 +497,9 @@ class ZukoNSF(RecordsArgs, nn.Module):
     nats per example, ``sample(n, seed)`` — so a maintained library's flow can stand beside
     ``SplineFlow`` on the same split, trained by the same ``fit_forward_kl``."""
 
-    def __init__(self, dim: int = 2, transforms: int = 6, hidden: int = 64, n_hidden: int = 2, bins: int = 16):
+    def __init__(
+        self, dim: int = 2, transforms: int = 6, hidden: int = 64, n_hidden: int = 2, bins: int = 16
+    ):
         super().__init__()
         import zuko
 
