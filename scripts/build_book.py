@@ -86,8 +86,9 @@ def execute(path: Path, fast: bool, timeout: int):
     pre = ExecutePreprocessor(timeout=timeout, kernel_name="python3", store_widget_state=True)
     try:
         pre.preprocess(nb, {"metadata": {"path": str(path.parent)}})
-    except CellExecutionError as exc:
-        return nb, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except CellExecutionError as exc:  # the cell's exception, not nbclient's "An error occurred …"
+        ename, evalue = getattr(exc, "ename", ""), getattr(exc, "evalue", "")
+        return nb, f"{ename}: {evalue}"[:500] if ename else (str(exc).splitlines() or [type(exc).__name__])[0]
     except Exception as exc:  # the executor itself failed: report it, build the other notebooks
         return nb, f"{type(exc).__name__} in the executor: {exc}"
     return nb, None

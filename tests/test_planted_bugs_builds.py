@@ -68,3 +68,4 @@ def test_build_book_exits_non_zero_when_a_notebook_fails(tmp_path):
     ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "fails.ipynb" in done.stderr, done.stderr[-500:]
+    assert "FAILED: ValueError: planted" in done.stdout, "the log names the cell's exception"
