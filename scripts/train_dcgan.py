@@ -37,6 +37,7 @@ def main() -> None:
 
     def evaluate(step, model):
         if args.eval_every and step % args.eval_every == 0 and step < args.steps:
+            model.recalibrate_ema()
             s = digit_quality(model.sample(1000, seed=0))
             fd_by_step[str(step)] = round(s.fd, 2)
             print(f"  step {step}: judge {s}", flush=True)
@@ -53,6 +54,7 @@ def main() -> None:
             script="scripts/train_dcgan.py",
             steps=args.steps,
             seconds=history["seconds"],
+            cpu_seconds=round(history["cpu_seconds"], 1),
             threads=helpers.config.torch.get_num_threads(),
             recipe=gan.DIGITS,
             fd_by_step=fd_by_step,

@@ -50,6 +50,8 @@ __all__ = [
     "discriminator_loss",
     "generator_loss",
     "gradient_penalty",
+    "interpolates",
+    "penalty_at",
     "clip_weights",
     "optimal_discriminator",
     "train_adversarial",
@@ -99,8 +101,17 @@ def ring_data(std: float = 0.1):
     return ring, lambda n, g: ring._sample(n, g)
 
 
-def train_ring(loss: str, seed: int = 0, steps: int | None = None, progress: bool = False):
-    """A fresh ``RingGAN`` trained on the ring with the shared recipe ``RING``: (model, history)."""
+def train_ring(
+    loss: str,
+    seed: int = 0,
+    steps: int | None = None,
+    progress: bool = False,
+    penalty: Callable | None = None,
+):
+    """A fresh ``RingGAN`` trained on the ring with the shared recipe ``RING``: (model, history).
+    ``penalty(critic, x_hat)``: WGAN-GP's penalty in place of ``penalty_at`` (see ``train_adversarial``).
+    The record is taken every ``RING["steps"] // 25`` steps whatever ``steps``, so a shorter live run
+    records at the same steps as the shipped models."""
     from ..config import seed_everything
 
     seed_everything(seed)
@@ -114,6 +125,8 @@ def train_ring(loss: str, seed: int = 0, steps: int | None = None, progress: boo
         batch_size=RING["batch_size"],
         gp_weight=RING["gp_weight"],
         seed=seed,
+        record_every=RING["steps"] // 25,
+        penalty=penalty,
         progress=progress,
     )
     return model, history
@@ -298,9 +311,10 @@ class DCGAN(RecordsArgs, _Recorded):
     """A small DCGAN for 28×28 digits: ``G`` (DigitGenerator) and ``D`` (DigitDiscriminator).
 
     With ``ema`` the model also keeps ``G_ema``, an exponential moving average of G's weights
-    (θ_ema ← ema·θ_ema + (1 − ema)·θ after each generator step, BatchNorm statistics copied):
-    the averaged generator is the one ``sample`` uses — it smooths out the last steps' oscillation
-    of the game, which the judge's Fréchet distance sees."""
+    (θ_ema ← ema·θ_ema + (1 − ema)·θ after each generator step; its BatchNorm statistics are
+    recomputed from its own activations by ``recalibrate_ema``, which training calls before each
+    snapshot and at the end): the averaged generator is the one ``sample`` uses — it smooths out
+    the last steps' oscillation of the game, which the judge's Fréchet distance sees."""
 
     def __init__(
         self,
@@ -321,6 +335,7 @@ class DCGAN(RecordsArgs, _Recorded):
         self.G_ema = copy.deepcopy(self.G) if ema is not None else None
         if self.G_ema is not None:
             self.G_ema.requires_grad_(False)
+        self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self._init_record(
             positive_int(n_records, "n_records"),
             (positive_int(snapshot_images, "snapshot_images"), 1, 28, 28),
@@ -330,13 +345,36 @@ class DCGAN(RecordsArgs, _Recorded):
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        """One EMA step of ``G_ema`` towards ``G`` (a no-op without ``ema``)."""
+        """One EMA step of ``G_ema`` towards ``G`` (a no-op without ``ema``). The decay warms up as
+        min(ema, (1 + t)/(10 + t)) over the updates t, so the average forgets the random start."""
         if self.G_ema is None:
             return
+        self.ema_updates += 1
+        t = int(self.ema_updates)
+        decay = min(self.ema, (1 + t) / (10 + t))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.lerp_(p, 1 - self.ema)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)
+            p_ema.lerp_(p, 1 - decay)
+
+    @torch.no_grad()
+    def recalibrate_ema(self, n: int = 2048, batch_size: int = 256, seed: int = 0) -> None:
+        """Recompute ``G_ema``'s BatchNorm statistics from its own activations on n fresh z: the
+        averaged weights are not the weights G's running statistics were collected with."""
+        if self.G_ema is None:
+            return
+        norms = [m for m in self.G_ema.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        was = self.G_ema.training
+        self.G_ema.train()
+        g = torch.Generator().manual_seed(seed)
+        for start in range(0, n, batch_size):
+            z = torch.randn(min(batch_size, n - start), self.G_ema.z_dim, generator=g).to(_device(self))
+            self.G_ema(z)
+        for m, momentum in zip(norms, saved):
+            m.momentum = momentum
+        self.G_ema.train(was)
 
     def _decode_snapshots(self, s):
         return s.float() / 255
@@ -380,18 +418,28 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "gan") -> torch.Tensor
     raise ValueError(f"kind must be one of {list(LOSSES)}, got {kind!r}.")
 
 
-def gradient_penalty(
-    critic: Callable, real: torch.Tensor, fake: torch.Tensor, generator=None
-) -> torch.Tensor:
-    """E[(‖∇f(x̂)‖ − 1)²] at x̂ = t·real + (1 − t)·fake, t ~ U[0, 1] per pair (WGAN-GP)."""
+def interpolates(real: torch.Tensor, fake: torch.Tensor, generator=None) -> torch.Tensor:
+    """x̂ = t·real + (1 − t)·fake with t ~ U[0, 1] per pair of rows (detached): WGAN-GP's points."""
     if real.shape != fake.shape:
         raise ValueError(
             f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}."
         )
     t = torch.rand(len(real), *([1] * (real.ndim - 1)), generator=generator).to(real.device)
-    x_hat = (t * real + (1 - t) * fake).detach().requires_grad_(True)
+    return (t * real + (1 - t) * fake).detach()
+
+
+def penalty_at(critic: Callable, x_hat: torch.Tensor) -> torch.Tensor:
+    """E[(‖∇f(x̂)‖ − 1)²] over the rows of x_hat, differentiable in the critic's weights."""
+    x_hat = x_hat.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def gradient_penalty(
+    critic: Callable, real: torch.Tensor, fake: torch.Tensor, generator=None
+) -> torch.Tensor:
+    """E[(‖∇f(x̂)‖ − 1)²] at x̂ = t·real + (1 − t)·fake, t ~ U[0, 1] per pair (WGAN-GP)."""
+    return penalty_at(critic, interpolates(real, fake, generator))
 
 
 def critic_gradient_norms(critic: Callable, real, fake, seed: int = 0) -> torch.Tensor:
@@ -452,6 +500,7 @@ def train_adversarial(
     n_quality: int = 500,
     real_label: float = 1.0,
     callback: Callable[[int], None] | None = None,
+    penalty: Callable | None = None,
     progress: bool = False,
 ) -> dict:
     """Train ``model.G`` against ``model.D`` for ``steps`` generator steps; returns a history dict.
@@ -471,6 +520,8 @@ def train_adversarial(
     A model with ``update_ema`` (the DCGAN with ``ema``) averages its generator after each step;
     snapshots and the quality record then come from the averaged generator. ``callback(step)``
     runs after each generator step (e.g. an evaluation; its time is in ``history["callback_seconds"]``).
+    ``penalty(critic, x_hat)`` replaces ``penalty_at`` in WGAN-GP (lesson 10's exercise trains with
+    the learner's own); ``interpolates`` still draws the points x̂.
     """
     steps = positive_int(steps, "steps")
     loss = one_of(loss or model.loss, "loss", LOSSES)
@@ -483,6 +534,7 @@ def train_adversarial(
     G_shown = getattr(model, "G_ema", None)  # the generator the snapshots and records show
     G_shown = G if G_shown is None else G_shown
     update_ema = getattr(model, "update_ema", lambda: None)
+    recalibrate = getattr(model, "recalibrate_ema", lambda: None)
     dev = _device(model)
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -512,6 +564,7 @@ def train_adversarial(
     model.train()
 
     def snapshot(step):
+        recalibrate()
         i = snapshot_at.index(step)
         was = G_shown.training
         G_shown.eval()
@@ -524,12 +577,14 @@ def train_adversarial(
     def z(n):
         return torch.randn(n, G.z_dim, generator=g).to(dev)
 
-    rec, callback_seconds = 0, 0.0
-    start = time.perf_counter()
+    rec, callback_seconds, callback_cpu = 0, 0.0, 0.0
+    start, cpu_start = time.perf_counter(), time.process_time()
     for step in range(steps + 1):
         if step in snapshot_at:
             snapshot(step)
         if step % record_every == 0 and rec < n_rec:
+            if step not in snapshot_at:
+                recalibrate()
             with torch.no_grad():
                 was = G_shown.training
                 G_shown.eval()
@@ -561,7 +616,7 @@ def train_adversarial(
             else:
                 d_loss = d_fake.mean() - d_real.mean()
                 if loss == "wgan-gp":
-                    d_loss = d_loss + gp_weight * gradient_penalty(D, real, fake, g)
+                    d_loss = d_loss + gp_weight * (penalty or penalty_at)(D, interpolates(real, fake, g))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -573,9 +628,10 @@ def train_adversarial(
         opt_g.step()
         update_ema()
         if callback is not None:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             callback(step + 1)
             callback_seconds += time.perf_counter() - t0
+            callback_cpu += time.process_time() - c0
         d_value, g_value = float(d_loss.detach()), float(g_loss.detach())
         if not (math.isfinite(d_value) and math.isfinite(g_value)):
             raise FloatingPointError(f"the losses became non-finite at step {step}; lower the learning rate.")
@@ -584,8 +640,10 @@ def train_adversarial(
         history["g_loss"].append(g_value)
         if progress and (step + 1) % max(1, steps // 10) == 0:
             print(f"  step {step + 1}/{steps}: D loss {d_value:.4f}, G loss {g_value:.4f}", flush=True)
+    recalibrate()
     model.eval()
     history["seconds"] = time.perf_counter() - start - callback_seconds
+    history["cpu_seconds"] = time.process_time() - cpu_start - callback_cpu  # < wall when shared
     history["callback_seconds"] = callback_seconds
     return history
 
