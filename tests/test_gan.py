@@ -376,10 +376,19 @@ def test_dcgan_ema_follows_g_and_samples_from_the_average():
         for p in m.G.parameters():
             p.add_(1.0)
     before = [p.clone() for p in m.G_ema.parameters()]
-    m.update_ema()
+    m.update_ema()  # the first update: decay min(0.5, (1 + 1) / (10 + 1)) = 2/11 (the warm-up)
     for b, p_ema, p in zip(before, m.G_ema.parameters(), m.G.parameters()):
-        assert torch.allclose(p_ema, 0.5 * b + 0.5 * p)
+        assert torch.allclose(p_ema, 2 / 11 * b + 9 / 11 * p)
+    for _ in range(20):
+        m.update_ema()  # by now (1 + t)/(10 + t) > 0.5: the decay is ema itself
+    assert int(m.ema_updates) == 21
     assert torch.equal(m.sample(3, seed=0), m.G_ema.sample(3, seed=0))
+    m.recalibrate_ema(n=64, batch_size=32)
+    bn = m.G_ema.fc[1]
+    with torch.no_grad():
+        h = m.G_ema.fc[0](torch.randn(64, 4, generator=torch.Generator().manual_seed(0)))
+    assert torch.allclose(bn.running_mean, h.mean(0), atol=1e-5), "statistics of G_ema's own activations"
+    assert bn.momentum == 0.1, "the momentum is restored"
     assert torch.equal(m.sample(3, seed=0, averaged=False), m.G.sample(3, seed=0))
     assert gan.DCGAN(z_dim=4, width=4).G_ema is None
     with pytest.raises(ValueError, match="ema must be in"):
@@ -437,3 +446,17 @@ def test_wgan_paper_schedule_and_rmsprop():
 def test_train_digits_rejects_unknown_recipe_entries():
     with pytest.raises(ValueError, match="unknown recipe entries"):
         gan.train_digits(steps=1, widht=8)
+
+
+def test_dann_lives_in_its_own_module_and_the_shelf_finds_it():
+    from helpers.models import entry
+
+    assert (
+        dann.shipped_name(True) == "dann_digits" and dann.shipped_name(False, 2) == "source_only_digits_seed2"
+    )
+    with pytest.raises(ValueError, match="seed"):
+        dann.shipped_name(True, -1)
+    for name in ("dann_digits", "source_only_digits"):
+        assert entry(name)["class"] == "helpers.models.dann.DANN"
+        assert isinstance(pretrained(name), dann.DANN)
+    assert not hasattr(gan, "DANN"), "DANN moved to helpers.models.dann"
