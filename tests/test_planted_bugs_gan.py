@@ -56,6 +56,12 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
             "|∂ minimax loss / ∂ℓ| vs D",
         ),
         (
+            "the old lenient mode rule (1 % of the samples) instead of 1/(2K)",
+            "def coverage_row(name, seed, pts):\n    cov = mode_coverage(pts, ring)",
+            "def coverage_row(name, seed, pts):\n    cov = mode_coverage(pts, ring, min_share=0.01)",
+            "modes the uniform ring covers",
+        ),
+        (
             "learner's D* with the densities swapped",
             "def optimal_discriminator(log_p_data, log_p_g):",
             "def optimal_discriminator(log_p_data, log_p_g):\n    return torch.sigmoid(torch.as_tensor(log_p_g) - torch.as_tensor(log_p_data))\n\n\ndef _stub(log_p_data, log_p_g):",

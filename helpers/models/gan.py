@@ -335,7 +335,7 @@ class DCGAN(RecordsArgs, _Recorded):
         self.G_ema = copy.deepcopy(self.G) if ema is not None else None
         if self.G_ema is not None:
             self.G_ema.requires_grad_(False)
-        self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         self._init_record(
             positive_int(n_records, "n_records"),
             (positive_int(snapshot_images, "snapshot_images"), 1, 28, 28),
