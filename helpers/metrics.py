@@ -241,25 +241,39 @@ class ModeCoverage:
     high_quality: float  #: share of the samples within ``n_sigma`` standard deviations of their nearest mode
     counts: list  #: high-quality samples per mode
     n: int  #: samples judged
+    kl: float = float("nan")  #: KL(per-mode histogram of the high-quality samples ‖ mixture weights), nats
+    min_share: float = float("nan")  #: the share of all samples a mode needs to count as covered
 
     def __str__(self) -> str:
-        return f"{self.covered}/{self.n_modes} modes covered, {self.high_quality:.1%} high-quality samples (n = {self.n})"
+        return (
+            f"{self.covered}/{self.n_modes} modes covered, {self.high_quality:.1%} high-quality samples, "
+            f"KL of the mode histogram {self.kl:.3f} (n = {self.n})"
+        )
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 def mode_coverage(
-    samples, modes, std: float | None = None, n_sigma: float = 3.0, min_share: float = 0.01
+    samples,
+    modes,
+    std: float | None = None,
+    n_sigma: float = 3.0,
+    min_share: float | None = None,
+    weights=None,
 ) -> ModeCoverage:
     """Mode counting for samples of a Gaussian mixture (the usual GAN mode-drop test).
 
     samples: (n, d). modes: the mode centres (K, d), or a ``helpers.data.MixtureOfGaussians``
-    (e.g. ``EightGaussians()``), whose means and isotropic std are then used. std: the
+    (e.g. ``EightGaussians()``), whose means, weights and isotropic std are then used. std: the
     components' standard deviation (needed when ``modes`` is an array).
     A sample is *high quality* when it lies within ``n_sigma``·std of its nearest mode; a mode is
-    *covered* when at least ``min_share`` of all the samples are high-quality samples at it.
-    Returns a ``ModeCoverage`` (covered, n_modes, high_quality share, per-mode counts, n).
+    *covered* when at least ``min_share`` of all the samples are high-quality samples at it
+    (default 1/(2K): half its fair share, so a blur spread evenly over the modes' neighbourhoods
+    covers none). ``kl`` is KL(q ‖ π) of the histogram q of the high-quality samples over the modes
+    against the mixture weights π (uniform by default; ``weights`` for an array of centres): 0 when
+    every mode gets its share, log K when all of them sit on one mode (VEEGAN's mode histogram).
+    Returns a ``ModeCoverage`` (covered, n_modes, high_quality share, per-mode counts, n, kl).
     """
     if hasattr(modes, "means") and hasattr(modes, "covs"):
         covs = modes.covs
@@ -268,23 +282,42 @@ def mode_coverage(
             if not torch.allclose(variances, variances.flatten()[0].expand_as(variances)):
                 raise ValueError("modes: the mixture's components are not isotropic with one std; pass std.")
             std = float(variances.flatten()[0].sqrt())
+        if weights is None and hasattr(modes, "weights"):
+            weights = modes.weights
         modes = modes.means
     centres = as_samples(modes, "modes").double()
     x = as_samples(samples, "samples", dim=centres.shape[1]).double()
     if std is None:
         raise ValueError("std: pass the components' standard deviation when modes is an array of centres.")
     std, n_sigma = positive(std, "std"), positive(n_sigma, "n_sigma")
+    K = len(centres)
+    if min_share is None:
+        min_share = 1 / (2 * K)
     if not 0 < float(min_share) <= 1:
         raise ValueError(f"min_share must be a share in (0, 1], got {min_share!r}.")
+    if weights is None:
+        pi = torch.full((K,), 1.0 / K, dtype=torch.double)
+    else:
+        pi = torch.as_tensor(weights, dtype=torch.double).reshape(-1)
+        if len(pi) != K or bool((pi <= 0).any()):
+            raise ValueError(f"weights must be {K} positive numbers, one per mode.")
+        pi = pi / pi.sum()
     d = torch.cdist(x, centres)
     nearest, which = d.min(1)
     good = nearest <= n_sigma * std
-    counts = torch.bincount(which[good], minlength=len(centres))
+    counts = torch.bincount(which[good], minlength=K)
     n = len(x)
+    if int(counts.sum()) == 0:
+        kl = float("inf")  # no high-quality sample at all: no histogram to compare
+    else:
+        q = counts.double() / counts.sum()
+        kl = float(torch.special.xlogy(q, q / pi).sum())
     return ModeCoverage(
         covered=int((counts >= max(1, math.ceil(min_share * n))).sum()),
-        n_modes=len(centres),
+        n_modes=K,
         high_quality=float(good.double().mean()),
         counts=counts.tolist(),
         n=n,
+        kl=kl,
+        min_share=float(min_share),
     )

@@ -24,7 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--loss", choices=["gan", "wgan-clip", "wgan-gp"], action="append")
+    parser.add_argument("--loss", choices=list(gan.LOSSES), action="append")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(gan.RING["seeds"]))
     parser.add_argument("--steps", type=int, default=gan.RING["steps"])
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")

@@ -2,7 +2,8 @@
 
 Modules (imported on demand): ``naive_density`` (lesson 05), ``rlud`` (06), ``classifier`` (the
 digit judge used by ``helpers.metrics.digit_quality``), and the families of lessons 07–12
-(``autoregressive``, ``vae``, ``gan``, ``flows``, ``diffusion``) as they land.
+(``autoregressive``, ``vae``, ``gan``, ``flows``, ``diffusion``) as they land, and ``dann``
+(lesson 09's domain-adversarial classifier).
 
 **The shape** every model keeps (written down as the protocols below):
 

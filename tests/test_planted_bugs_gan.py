@@ -1,0 +1,193 @@
+"""Planted bugs for lessons 09 (GAN) and 10 (WGAN and optimal transport): every check these
+lessons added must be able to fail.
+
+The same machinery as ``tests/test_planted_bugs.py``: each bug is a text replacement in one code
+cell of the notebook (a learner's wrong answer replaces the stub's ``def`` line); the notebook's
+code cells run in fast mode with the bug planted, and the named check cell must raise
+(``CheckFailed`` or another ``AssertionError``). The clean notebook runs once per lesson, with a
+snapshot of its variables before each cell that a bug changes, so each bug re-runs only a few cells.
+
+BUGS[lesson] doubles as the list of what each lesson's checks are known to catch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["COURSE_FAST"] = "1"
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+# lesson: [(what the bug is, text in the cell, its buggy replacement, text of the check cell that must raise)]
+BUGS: dict[str, list[tuple[str, str, str, str]]] = {
+    "09_gan": [
+        (
+            "−V at the optimum taken as log 4 − JSD (the factor 2 dropped)",
+            "check.close_to(minus_v_fresh, np.log(4) - 2 * jsd,",
+            "check.close_to(minus_v_fresh, np.log(4) - jsd,",
+            "−V of the trained D vs log 4 − 2·JSD",
+        ),
+        (
+            "the JSD integrated in bits instead of nats",
+            "integrand = 0.5 * (torch.special.xlogy(a, a / m) + torch.special.xlogy(b, b / m))",
+            "integrand = 0.5 * (torch.special.xlogy(a, a / m) + torch.special.xlogy(b, b / m)) / np.log(2)",
+            "−V of the trained D vs log 4 − 2·JSD",
+        ),
+        (
+            "the discriminator stopped after 40 steps (far from D*)",
+            "losses_1d = gan.fit_discriminator(disc_1d, x_data, x_g, steps=D_STEPS)",
+            "losses_1d = gan.fit_discriminator(disc_1d, x_data, x_g, steps=40)",
+            "−V of the trained D vs log 4 − 2·JSD",
+        ),
+        (
+            "the grid stops at x = 5, before D* comes back up in the right tail",
+            "grid_1d = torch.linspace(-4, 8, 600)",
+            "grid_1d = torch.linspace(-4, 5, 600)",
+            "D* at both ends of the grid",
+        ),
+        (
+            "the two generator losses swapped",
+            "(g_,) = torch.autograd.grad(gan.generator_loss(logits, kind) * len(logits), logits)",
+            '(g_,) = torch.autograd.grad(gan.generator_loss(logits, "gan" if kind == "minimax" else "minimax") * len(logits), logits)',
+            "|∂ minimax loss / ∂ℓ| vs D",
+        ),
+        (
+            "the old lenient mode rule (1 % of the samples) instead of 1/(2K)",
+            "def coverage_row(name, seed, pts):\n    cov = mode_coverage(pts, ring)",
+            "def coverage_row(name, seed, pts):\n    cov = mode_coverage(pts, ring, min_share=0.01)",
+            "modes the uniform ring covers",
+        ),
+        (
+            "learner's D* with the densities swapped",
+            "def optimal_discriminator(log_p_data, log_p_g):",
+            "def optimal_discriminator(log_p_data, log_p_g):\n    return torch.sigmoid(torch.as_tensor(log_p_g) - torch.as_tensor(log_p_data))\n\n\ndef _stub(log_p_data, log_p_g):",
+            "check.exercise(\n    optimal_discriminator",
+        ),
+        (
+            "learner's non-saturating loss as −log σ(ℓ) computed directly (inf at ℓ = −200)",
+            "def nonsaturating_loss(fake_logits):",
+            "def nonsaturating_loss(fake_logits):\n    return -torch.log(torch.sigmoid(torch.as_tensor(fake_logits))).mean()\n\n\ndef _stub(fake_logits):",
+            "check.exercise(\n    nonsaturating_loss",
+        ),
+    ],
+    "10_wgan_optimal_transport": [
+        (
+            "W2 solved with the W1 cost (distances not squared)",
+            "w2_exact = float(np.sqrt(ot.emd2(a_big, a_big, C_big**2)))",
+            "w2_exact = float(ot.emd2(a_big, a_big, C_big)) / 2",
+            "W2/√d (+2 %) vs the sliced W2",
+        ),
+        (
+            "the raw dual estimate taken as the bound (no rescaling by the slope)",
+            "lower = estimates[-1] / lipschitz",
+            "lower = estimates[-1]",
+            "exact EMD vs the rescaled dual estimate",
+        ),
+        (
+            "the critic stopped after 20 steps",
+            "estimates = gan.fit_critic(critic, x_dual, y_dual, steps=CRITIC_STEPS, gp_weight=10.0)",
+            "estimates = gan.fit_critic(critic, x_dual, y_dual, steps=20, gp_weight=10.0)",
+            "rescaled dual estimate vs 90 % of the exact EMD",
+        ),
+        (
+            "WGAN-GP retrained with the penalty switched off",
+            "penalty_used = gradient_penalty_at if attempted else solution_gradient_penalty_at",
+            "penalty_used = lambda critic, x_hat: 0 * solution_gradient_penalty_at(critic, x_hat)",
+            "your critic's mean slope on interpolates",
+        ),
+        (
+            "the critic's warm-up counted in the correlation",
+            "WARMUP = 2  # records left out",
+            "WARMUP = 0  # records left out",
+            "WGAN-GP: Spearman ρ(critic estimate, EMD), worst seed",
+        ),
+        (
+            "learner's 1-D EMD without sorting",
+            "def emd_1d(x, y):",
+            "def emd_1d(x, y):\n    return (torch.as_tensor(x, dtype=torch.float64) - torch.as_tensor(y, dtype=torch.float64)).abs().mean()\n\n\ndef _stub(x, y):",
+            "check.exercise(\n    emd_1d",
+        ),
+        (
+            "learner's penalty on ‖∇f‖² instead of ‖∇f‖",
+            "def gradient_penalty_at(critic, x_hat):",
+            "def gradient_penalty_at(critic, x_hat):\n    x_hat = x_hat.detach().requires_grad_(True)\n    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)\n    return (grad.pow(2).sum(1) - 1).pow(2).mean()\n\n\ndef _stub(critic, x_hat):",
+            "gp_status = check.exercise(",
+        ),
+    ],
+}
+
+
+def _code_cells(stem: str) -> list[str]:
+    nb = json.loads((NOTEBOOKS / f"{stem}.ipynb").read_text())
+    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def _find(cells: list[str], text: str, what: str) -> int:
+    hits = [i for i, c in enumerate(cells) if text in c]
+    assert len(hits) >= 1, f"{what}: no code cell contains {text!r} — update BUGS after editing the notebook"
+    return hits[0]
+
+
+def _run(source: str, ns: dict, label: str) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        exec(compile(source, label, "exec"), ns)
+    finally:
+        plt.close("all")
+
+
+_SNAPSHOTS: dict[str, dict[int, dict]] = {}
+
+
+def _snapshots(stem: str) -> dict[int, dict]:
+    """Run the clean notebook once up to its last needed check; keep a copy of the variables before
+    each cell that some bug changes."""
+    if stem not in _SNAPSHOTS:
+        cells = _code_cells(stem)
+        starts = {_find(cells, old, stem) for _, old, _, _ in BUGS[stem]}
+        last = max(_find(cells, check, stem) for *_, check in BUGS[stem])
+        ns: dict = {"__name__": "__main__"}
+        saved = {}
+        cwd = os.getcwd()
+        os.chdir(NOTEBOOKS)
+        try:
+            for i, cell in enumerate(cells[: last + 1]):
+                if i in starts:
+                    saved[i] = dict(ns)
+                _run(cell, ns, f"{stem}[{i}]")
+        finally:
+            os.chdir(cwd)
+        _SNAPSHOTS[stem] = saved
+    return _SNAPSHOTS[stem]
+
+
+CASES = [(stem, *bug) for stem, bugs in BUGS.items() for bug in bugs]
+
+
+@pytest.mark.parametrize("stem, what, old, new, check", CASES, ids=[f"{c[0][:2]}-{c[1]}" for c in CASES])
+def test_lesson_check_catches_the_planted_bug(stem, what, old, new, check):
+    cells = _code_cells(stem)
+    start, stop = _find(cells, old, what), _find(cells, check, what)
+    assert start <= stop, f"{what}: the buggy cell must come before the check that catches it"
+    assert cells[start].count(old) == 1, f"{what}: {old!r} must occur once in its cell"
+    ns = dict(_snapshots(stem)[start])
+    cwd = os.getcwd()
+    os.chdir(NOTEBOOKS)
+    try:
+        with pytest.raises(AssertionError):  # CheckFailed is an AssertionError
+            for i in range(start, stop + 1):
+                source = cells[i].replace(old, new) if i == start else cells[i]
+                _run(source, ns, f"{stem}[{i}] with '{what}'")
+    finally:
+        os.chdir(cwd)
+
+
+def test_every_lesson_has_planted_bugs_including_an_exercise():
+    for stem in BUGS:
+        assert len(BUGS[stem]) >= 3, f"{stem}: plant at least three bugs"
+        assert any("learner" in what for what, *_ in BUGS[stem]), f"{stem}: plant a learner's wrong answer"
