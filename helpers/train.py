@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "load_or_train",
+    "manifest_fields",
     "sha256",
 ]
 
@@ -331,7 +333,10 @@ def save_checkpoint(
     )
     manifest = path.parent / "manifest.json"
     # two trainings finishing at once must not lose each other's entry: read-modify-write under a lock
-    with open(path.parent / ".manifest.lock", "w") as lock:
+    import tempfile
+
+    key = hashlib.sha256(str(manifest.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"course-manifest-{key}.lock", "w") as lock:
         try:
             import fcntl
 
@@ -342,6 +347,39 @@ def save_checkpoint(
         entries[name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **(info or {})}
         manifest.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
     return path
+
+
+def _class_path(model) -> str:
+    cls = type(model)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def manifest_fields(model, *, data=None, script=None, steps=None, seconds=None, device=None, **extra) -> dict:
+    """The fields the manifest keeps for a checkpoint of ``model`` (besides sha256 and bytes)."""
+    args = getattr(model, "init_args", None)
+    if args is None:
+        raise ValueError(
+            f"{type(model).__name__} does not record its constructor arguments: derive it from "
+            "helpers.models.RecordsArgs so pretrained() can rebuild it."
+        )
+    if device is None:
+        try:
+            device = str(next(model.parameters()).device)
+        except (StopIteration, AttributeError):
+            device = "cpu"
+    fields = {
+        "class": _class_path(model),
+        "kwargs": args,
+        "data": data,
+        "script": script,
+        "steps": steps,
+        "seconds": None if seconds is None else round(float(seconds), 1),
+        "device": device,
+        "cpu": platform.machine(),
+        "torch": torch.__version__,
+    }
+    fields.update(extra)
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def load_or_train(
@@ -357,7 +395,7 @@ def load_or_train(
     """Load the shipped checkpoint ``name`` into ``model``, or train it with ``train_fn(model)``.
 
     retrain: train even if a checkpoint exists; save: then write the new checkpoint and its hash,
-    with the manifest fields of ``helpers.models.manifest_fields`` (class and constructor
+    with the manifest fields of ``manifest_fields`` (class and constructor
     arguments when the model records them, seconds, device, torch) plus ``info`` (data, script,
     steps...). A checkpoint whose file is missing is trained here, with a message saying so.
     Returns ``(model, result)``: ``result`` is ``"loaded"`` or whatever ``train_fn`` returned.
@@ -378,8 +416,6 @@ def load_or_train(
     if save:
         fields = dict(info or {})
         if getattr(model, "init_args", None) is not None:
-            from .models import manifest_fields
-
             fields = manifest_fields(model, seconds=seconds, **fields)
         else:
             fields.setdefault("seconds", round(seconds, 1))

@@ -27,12 +27,11 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import platform
 from typing import Protocol, runtime_checkable
 
 import torch
 
-from ..train import _manifest, checkpoint_path, load_checkpoint, save_checkpoint
+from ..train import _manifest, checkpoint_path, load_checkpoint, manifest_fields, save_checkpoint
 
 __all__ = [
     "DensityModel",
@@ -104,39 +103,6 @@ class RecordsArgs:
             object.__setattr__(self, "init_args", _jsonable(arguments))
 
         cls.__init__ = __init__
-
-
-def _class_path(model) -> str:
-    cls = type(model)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def manifest_fields(model, *, data=None, script=None, steps=None, seconds=None, device=None, **extra) -> dict:
-    """The fields the manifest keeps for a checkpoint of ``model`` (besides sha256 and bytes)."""
-    args = getattr(model, "init_args", None)
-    if args is None:
-        raise ValueError(
-            f"{type(model).__name__} does not record its constructor arguments: derive it from "
-            "helpers.models.RecordsArgs so pretrained() can rebuild it."
-        )
-    if device is None:
-        try:
-            device = str(next(model.parameters()).device)
-        except (StopIteration, AttributeError):
-            device = "cpu"
-    fields = {
-        "class": _class_path(model),
-        "kwargs": args,
-        "data": data,
-        "script": script,
-        "steps": steps,
-        "seconds": None if seconds is None else round(float(seconds), 1),
-        "device": device,
-        "cpu": platform.machine(),
-        "torch": torch.__version__,
-    }
-    fields.update(extra)
-    return {k: v for k, v in fields.items() if v is not None}
 
 
 def save_pretrained(name: str, model, *, directory=None, **fields):
