@@ -65,7 +65,7 @@ def title_of(nb) -> str:
 def execute(path: Path, fast: bool, timeout: int):
     """Run the notebook in its folder (``COURSE_FAST`` set for the kernel); return (nb, error).
 
-    ``error`` is None, the first line of a cell's error, or the executor's own exception: either way
+    ``error`` is None, the failing cell's exception (``Name: message``) or the executor's own: either way
     the caller writes the page and counts the notebook as failed.
 
     The executor keeps the widgets' state (``store_widget_state=True``) although the pages drop it
