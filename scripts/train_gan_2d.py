@@ -4,6 +4,7 @@ Usage (from the repository root; about 15–40 s per model on one laptop CPU cor
 
     COURSE_THREADS=2 python scripts/train_gan_2d.py                # 3 losses × 3 seeds
     COURSE_THREADS=2 python scripts/train_gan_2d.py --loss wgan-gp # one loss, every seed
+    COURSE_THREADS=1 python scripts/train_gan_2d.py --loss gan --seeds 0 --lr 2e-2  # lesson 09's collapse
     python scripts/train_gan_2d.py --steps 50 --dry-run            # a smoke test that saves nothing
 
 Every model uses the same recipe (``helpers.models.gan.RING``: networks, Adam, generator steps) and
@@ -27,15 +28,16 @@ def main() -> None:
     parser.add_argument("--loss", choices=list(gan.LOSSES), action="append")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(gan.RING["seeds"]))
     parser.add_argument("--steps", type=int, default=gan.RING["steps"])
+    parser.add_argument("--lr", type=float, default=gan.RING["lr"], help="both players' learning rate")
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
     args = parser.parse_args()
     helpers.banner()
     ring, _ = gan.ring_data()
     for loss in args.loss or ["gan", "wgan-clip", "wgan-gp"]:
         for seed in args.seeds:
-            model, history = gan.train_ring(loss, seed, args.steps)
+            model, history = gan.train_ring(loss, seed, args.steps, lr=args.lr)
             cov = mode_coverage(model.sample(2000, seed=0), ring)
-            name = gan.ring_name(loss, seed)
+            name = gan.ring_name(loss, seed, args.lr)
             print(f"{name}: {args.steps} steps in {history['seconds']:.1f} s: {cov}", flush=True)
             if not args.dry_run:
                 path = save_pretrained(
@@ -51,7 +53,7 @@ def main() -> None:
                     steps=args.steps,
                     seconds=history["seconds"],
                     threads=helpers.config.torch.get_num_threads(),
-                    lr=gan.RING["lr"],
+                    lr=args.lr,
                     batch_size=gan.RING["batch_size"],
                     seed=seed,
                     modes_covered=cov.covered,

@@ -38,9 +38,9 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
             "−V of the trained D vs log 4 − 2·JSD",
         ),
         (
-            "the discriminator stopped after 40 steps (far from D*)",
+            "the discriminator stopped after 3 steps (far from D*)",
             "losses_1d = gan.fit_discriminator(disc_1d, x_data, x_g, steps=D_STEPS)",
-            "losses_1d = gan.fit_discriminator(disc_1d, x_data, x_g, steps=40)",
+            "losses_1d = gan.fit_discriminator(disc_1d, x_data, x_g, steps=3)",
             "−V of the trained D vs log 4 − 2·JSD",
         ),
         (

@@ -88,9 +88,13 @@ DIGITS = {
 }
 
 
-def ring_name(loss: str, seed: int) -> str:
-    """Checkpoint name of the shipped 2-D model trained with ``loss`` from ``seed``."""
-    return f"ring_{one_of(loss, 'loss', LOSSES).replace('-', '_')}_seed{int(seed)}"
+def ring_name(loss: str, seed: int, lr: float | None = None) -> str:
+    """Checkpoint name of the shipped 2-D model trained with ``loss`` from ``seed`` (and a learning
+    rate other than the recipe's: ``ring_gan_lr2e-2_seed0``)."""
+    lr_part = (
+        "" if lr is None or lr == RING["lr"] else "_lr" + f"{positive(lr, 'lr'):.0e}".replace("e-0", "e-")
+    )
+    return f"ring_{one_of(loss, 'loss', LOSSES).replace('-', '_')}{lr_part}_seed{int(seed)}"
 
 
 def ring_data(std: float = 0.1):
@@ -107,6 +111,7 @@ def train_ring(
     steps: int | None = None,
     progress: bool = False,
     penalty: Callable | None = None,
+    lr: float | None = None,
 ):
     """A fresh ``RingGAN`` trained on the ring with the shared recipe ``RING``: (model, history).
     ``penalty(critic, x_hat)``: WGAN-GP's penalty in place of ``penalty_at`` (see ``train_adversarial``).
@@ -121,7 +126,7 @@ def train_ring(
         model,
         sample_data,
         steps or RING["steps"],
-        lr=RING["lr"],
+        lr=lr or RING["lr"],
         batch_size=RING["batch_size"],
         gp_weight=RING["gp_weight"],
         seed=seed,
