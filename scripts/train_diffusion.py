@@ -117,7 +117,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "which", nargs="?", default="all", choices=["all", "toy", "digits", *diffusion.TOYS]
+        "which", nargs="*", default=["all"], choices=["all", "toy", "digits", *diffusion.TOYS],
+        help="what to train: all, toy (the four 2-D models), digits, or 2-D toys by name",
     )
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
     parser.add_argument("--seconds", type=float, default=None, help="override the 2-D recipe's time budget")
@@ -125,9 +126,9 @@ def main() -> None:
     args = parser.parse_args()
     helpers.banner()
     for toy in diffusion.TOYS:
-        if args.which in ("all", "toy", toy):
+        if {"all", "toy", toy} & set(args.which):
             train_toy(toy, args.steps or diffusion.TOY_STEPS, args.dry_run, args.seconds)
-    if args.which in ("all", "digits"):
+    if {"all", "digits"} & set(args.which):
         train_digits(args.steps or diffusion.DIGIT_STEPS, args.dry_run)
 
 

@@ -659,6 +659,6 @@ def fit(
 TOYS = ("8gaussians", "two_moons", "checkerboard", "pinwheel")
 TOY_CHECKPOINTS = {toy: f"ddpm_{toy}" for toy in TOYS}
 TOY_CHECKPOINT, TOY_DATA = "ddpm_two_moons", "two_moons"
-TOY_STEPS, TOY_BATCH, TOY_LR, TOY_EMA, TOY_SECONDS = 100_000, 512, 2e-3, 0.999, 540
+TOY_STEPS, TOY_BATCH, TOY_LR, TOY_EMA, TOY_SECONDS = 100_000, 512, 2e-3, 0.999, 420
 DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR = "ddpm_digits", 2000, 64, 2e-3
 DIGIT_SIZE, DIGIT_CHANNELS, DIGIT_SECONDS = 14, 24, 210
