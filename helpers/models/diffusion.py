@@ -37,6 +37,8 @@ __all__ = [
     "ContinuousDiffusion",
     "GaussianDiffusion",
     "ToyVDM",
+    "likelihood_gaps",
+    "check_likelihood_order",
     "DigitDDPM",
     "UNet",
     "fit",
@@ -405,14 +407,24 @@ class ContinuousDiffusion(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None, steps: int = 100, method: str = "ancestral"):
-        """n points (n, d) from N(0, I) at γ_max down to γ_min on ``steps`` steps uniform in γ, then
-        x = z/α_min. ``method``: "ancestral" (η = 1: z_s ~ q(z_s | z_t, x̂)), "ddim" (η = 0) or
-        "ode" (RK4 on the probability-flow ODE; 4 network calls a step)."""
+        """n points (n, d): ``sample_path`` from N(0, I) at γ_max down to γ_min on ``steps`` steps
+        uniform in γ, then x = z/α_min. ``method``: "ancestral", "ddim" or "ode"."""
+        path, _ = self.sample_path(n, steps, method, seed)
+        return path[-1]
+
+    @torch.no_grad()
+    def sample_path(self, n: int, steps: int = 100, method: str = "ancestral", seed: int | None = None):
+        """The reverse path ([z at γ_max, ..., x], [γ_max, ..., γ_min]); the last entry is in data
+        space (z/α_min). On each step γ_t > γ_s, with x̂ = (z − σ_t ε̂)/α_t (clipped to ±``clip``):
+        "ancestral" (η = 1) draws z_s ~ q(z_s | z_t, x̂) = N(α_s x̂ + √(σ_s² − c²) ε̂, c²),
+        c² = σ_s² (1 − e^{γ_s − γ_t}); "ddim" (η = 0) is the same with c = 0; "ode" takes an RK4 step of
+        the probability-flow ODE (4 network calls a step)."""
         n, steps = positive_int(n, "n"), positive_int(steps, "steps")
         one_of(method, "method", ["ancestral", "ddim", "ode"])
         gen = _generator(seed)
         z = torch.randn(n, *self.shape, generator=gen)
         grid = torch.linspace(self.gamma_max, self.gamma_min, steps + 1).tolist()
+        path = [z]
         for g_t, g_s in zip(grid[:-1], grid[1:]):
             if method == "ode":
                 h = g_s - g_t
@@ -421,19 +433,20 @@ class ContinuousDiffusion(nn.Module):
                 v3 = self.velocity(z + 0.5 * h * v2, g_t + 0.5 * h)
                 v4 = self.velocity(z + h * v3, g_s)
                 z = z + h / 6 * (v1 + 2 * v2 + 2 * v3 + v4)
-                continue
-            a2_t, a2_s = torch.sigmoid(torch.tensor(-g_t)), torch.sigmoid(torch.tensor(-g_s))
-            e = self.eps(z, torch.full((n,), g_t))
-            x0 = (z - (1 - a2_t).sqrt() * e) / a2_t.sqrt()
-            if self.clip is not None:
-                x0 = x0.clamp(-self.clip, self.clip)
-                e = (z - a2_t.sqrt() * x0) / (1 - a2_t).sqrt()
-            eta = 1.0 if method == "ancestral" else 0.0
-            sigma2 = eta**2 * (1 - a2_s) / (1 - a2_t) * (1 - a2_t / a2_s)
-            z = a2_s.sqrt() * x0 + (1 - a2_s - sigma2).clamp(min=0).sqrt() * e
-            if eta > 0:
-                z = z + sigma2.sqrt() * torch.randn(z.shape, generator=gen)
-        return z / float(torch.sigmoid(torch.tensor(-self.gamma_min)).sqrt())
+            else:
+                a2_t, a2_s = torch.sigmoid(torch.tensor(-g_t)), torch.sigmoid(torch.tensor(-g_s))
+                e = self.eps(z, torch.full((n,), g_t))
+                x0 = (z - (1 - a2_t).sqrt() * e) / a2_t.sqrt()
+                if self.clip is not None:
+                    x0 = x0.clamp(-self.clip, self.clip)
+                    e = (z - a2_t.sqrt() * x0) / (1 - a2_t).sqrt()
+                c2 = (1 - a2_s) * -torch.expm1(torch.tensor(g_s - g_t)) if method == "ancestral" else 0.0
+                z = a2_s.sqrt() * x0 + (1 - a2_s - c2) ** 0.5 * e
+                if method == "ancestral":
+                    z = z + c2**0.5 * torch.randn(z.shape, generator=gen)
+            path.append(z)
+        path[-1] = z / float(torch.sigmoid(torch.tensor(-self.gamma_min)).sqrt())
+        return path, grid
 
 
 class GaussianDiffusion(ContinuousDiffusion):
@@ -525,6 +538,33 @@ class ToyVDM(RecordsArgs, ContinuousDiffusion):
         the data differ from a standard Gaussian (and ε̂ ≈ z at high noise from the start)."""
         t = (gamma - self.gamma_min) / (self.gamma_max - self.gamma_min)
         return torch.sigmoid(gamma)[:, None].sqrt() * z + self.net(z, t)
+
+
+def likelihood_gaps(true_lp, ode_lp, elbo) -> dict:
+    """Paired gaps in nats on the same points, each (mean, standard error): ``bound`` −ELBO − ODE NLL,
+    ``ode`` ODE NLL − entropy (the KL from the data to the ODE model), ``elbo`` −ELBO − entropy.
+    true_lp, ode_lp, elbo: (n,) log-densities of the true density, the ODE, and the ELBO."""
+    true_lp, ode_lp, elbo = (torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in (true_lp, ode_lp, elbo))
+    if not len(true_lp) == len(ode_lp) == len(elbo) or len(true_lp) < 2:
+        raise ValueError(
+            f"true_lp, ode_lp and elbo must hold the same points (at least 2), got {len(true_lp)}, "
+            f"{len(ode_lp)} and {len(elbo)}."
+        )
+
+    def mean_se(v):
+        return float(v.mean()), float(v.std()) / len(v) ** 0.5
+
+    return {"bound": mean_se(ode_lp - elbo), "ode": mean_se(true_lp - ode_lp), "elbo": mean_se(true_lp - elbo)}
+
+
+def check_likelihood_order(gaps: dict, what: str, n_se: float = 3.0, quiet: bool = False) -> None:
+    """Raise ``CheckFailed`` unless −ELBO ≥ ODE NLL ≥ entropy, each within ``n_se`` standard errors of
+    its paired gap (``likelihood_gaps``): a bound below the exact NLL, or a model below the floor, is a bug."""
+    from .. import check
+
+    (b, b_se), (o, o_se) = gaps["bound"], gaps["ode"]
+    check.greater(b, -n_se * b_se, f"{what}: −ELBO − ODE NLL (nats; ≥ −{n_se:g} SE = {-n_se * b_se:.3f})", quiet=quiet)
+    check.greater(o, -n_se * o_se, f"{what}: ODE NLL − entropy (nats; ≥ −{n_se:g} SE = {-n_se * o_se:.3f})", quiet=quiet)
 
 
 class ResBlock(nn.Module):
