@@ -117,7 +117,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "which", nargs="*", default=["all"], choices=["all", "toy", "digits", *diffusion.TOYS],
+        "which",
+        nargs="*",
+        default=["all"],
+        choices=["all", "toy", "digits", *diffusion.TOYS],
         help="what to train: all, toy (the four 2-D models), digits, or 2-D toys by name",
     )
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")

@@ -288,7 +288,10 @@ def test_exact_gaussian_samplers_converge_to_the_gaussian():
     assert torch.allclose(s.mean(0), torch.tensor(GAUSS_MEAN), atol=0.05)
     assert torch.allclose(torch.cov(s.T), cov, atol=0.06)
     for method in ("ddim", "ancestral"):  # first order: too narrow, less so with more steps
-        err = [float((torch.cov(m.sample(20_000, seed=0, steps=k, method=method).T) - cov).abs().max()) for k in (50, 200)]
+        err = [
+            float((torch.cov(m.sample(20_000, seed=0, steps=k, method=method).T) - cov).abs().max())
+            for k in (50, 200)
+        ]
         assert err[1] < err[0], f"{method}: covariance error {err} must shrink with the steps"
 
 
