@@ -98,6 +98,7 @@ def test_timesteps_and_sample_shapes():
     assert m.timesteps(None) == list(range(T, 0, -1))
     ts = m.timesteps(5)
     assert ts[0] == T and ts[-1] == 1 and len(ts) == 5
+    assert m.timesteps(2) == [T, 1], "two steps: two network calls, at t = T and t = 1"
     assert m.sample(7, seed=0, steps=3).shape == (7, 2)
     assert torch.equal(m.sample(7, seed=0, steps=3), m.sample(7, seed=0, steps=3))
     d = diffusion.DigitDDPM(size=8, channels=8, T=10)
