@@ -3,7 +3,8 @@
 Usage (from the repository root):
 
     COURSE_THREADS=2 python scripts/train_diffusion.py             # both
-    COURSE_THREADS=2 python scripts/train_diffusion.py toy         # DDPM on two moons (~1–2 min)
+    COURSE_THREADS=1 python scripts/train_diffusion.py toy         # the four 2-D models (~9 min each)
+    COURSE_THREADS=1 python scripts/train_diffusion.py two_moons   # one of them: ddpm_two_moons
     COURSE_THREADS=2 python scripts/train_diffusion.py digits      # DDPM on 14×14 digits (~8 min)
     python scripts/train_diffusion.py digits --steps 20 --dry-run  # a smoke test that saves nothing
 
@@ -14,6 +15,7 @@ notebook loads exactly what this trains (``helpers.models.pretrained(name)``).
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
 
@@ -24,35 +26,46 @@ from helpers.models import diffusion, flows, save_pretrained
 SCRIPT = "scripts/train_diffusion.py"
 
 
-def train_toy(steps: int, dry_run: bool) -> None:
+def train_toy(toy: str, steps: int, dry_run: bool, seconds: float | None = None) -> None:
     helpers.seed_everything(0)
-    dist, train_x, test_x = flows.toy_split(diffusion.TOY_DATA)
-    model = diffusion.ToyDDPM()
+    dist, train_x, test_x = flows.toy_split(toy)
+    model = diffusion.ToyVDM()
     history, seconds = diffusion.fit(
         model,
         train_x,
         steps=steps,
         batch_size=diffusion.TOY_BATCH,
         lr=diffusion.TOY_LR,
-        max_seconds=diffusion.TOY_SECONDS,
+        ema=diffusion.TOY_EMA,
+        max_seconds=seconds or diffusion.TOY_SECONDS,
     )
     steps = len(history["loss"])
-    elbo = float(model.elbo(test_x).mean())
+    elbo = model.elbo(test_x, n_t=32)
+    start = time.perf_counter()
+    nll = -model.log_prob(test_x)
+    ode_seconds = time.perf_counter() - start
+    entropy = dist.entropy(n=20_000)
+    se = float(nll.std()) / len(nll) ** 0.5
     print(
-        f"{diffusion.TOY_CHECKPOINT}: {steps} steps in {seconds:.0f} s; held-out -ELBO {-elbo:.3f} nats, "
-        f"entropy {dist.entropy(n=20_000):.3f}",
+        f"{diffusion.TOY_CHECKPOINTS[toy]}: {steps} steps in {seconds:.0f} s; held-out -ELBO "
+        f"{-float(elbo.mean()):.3f}, ODE NLL {float(nll.mean()):.3f} ± {se:.3f} ({ode_seconds:.0f} s), "
+        f"entropy {entropy:.3f}",
         flush=True,
     )
     if not dry_run:
         save_pretrained(
-            diffusion.TOY_CHECKPOINT,
+            diffusion.TOY_CHECKPOINTS[toy],
             model,
-            data={"toy": diffusion.TOY_DATA, "n_train": len(train_x), "seed": 1},
+            data={"toy": toy, "n_train": len(train_x), "seed": 1},
             script=SCRIPT,
             steps=steps,
             seconds=seconds,
             batch_size=diffusion.TOY_BATCH,
-            test_neg_elbo=round(-elbo, 4),
+            ema=diffusion.TOY_EMA,
+            loss_last_1000=round(sum(history["loss"][-1000:]) / len(history["loss"][-1000:]), 4),
+            test_neg_elbo=round(-float(elbo.mean()), 4),
+            test_ode_nll=round(float(nll.mean()), 4),
+            entropy=round(entropy, 4),
         )
 
 
@@ -103,14 +116,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("which", nargs="?", default="all", choices=["all", "toy", "digits"])
+    parser.add_argument(
+        "which",
+        nargs="*",
+        default=["all"],
+        choices=["all", "toy", "digits", *diffusion.TOYS],
+        help="what to train: all, toy (the four 2-D models), digits, or 2-D toys by name",
+    )
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
+    parser.add_argument("--seconds", type=float, default=None, help="override the 2-D recipe's time budget")
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
     args = parser.parse_args()
     helpers.banner()
-    if args.which in ("all", "toy"):
-        train_toy(args.steps or diffusion.TOY_STEPS, args.dry_run)
-    if args.which in ("all", "digits"):
+    for toy in diffusion.TOYS:
+        if {"all", "toy", toy} & set(args.which):
+            train_toy(toy, args.steps or diffusion.TOY_STEPS, args.dry_run, args.seconds)
+    if {"all", "digits"} & set(args.which):
         train_digits(args.steps or diffusion.DIGIT_STEPS, args.dry_run)
 
 

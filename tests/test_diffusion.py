@@ -98,6 +98,7 @@ def test_timesteps_and_sample_shapes():
     assert m.timesteps(None) == list(range(T, 0, -1))
     ts = m.timesteps(5)
     assert ts[0] == T and ts[-1] == 1 and len(ts) == 5
+    assert m.timesteps(2) == [T, 1], "two steps: two network calls, at t = T and t = 1"
     assert m.sample(7, seed=0, steps=3).shape == (7, 2)
     assert torch.equal(m.sample(7, seed=0, steps=3), m.sample(7, seed=0, steps=3))
     d = diffusion.DigitDDPM(size=8, channels=8, T=10)
@@ -195,3 +196,121 @@ def test_bad_input_is_refused_with_a_clear_message():
         diffusion.to_model_space(torch.full((1, 1, 28, 28), 3.0), 14)
     with pytest.raises(ValueError, match="ts must be"):
         diffusion.iterated_noising([0.0], diffusion.make_betas(10), [0, 11])
+
+
+# ---- continuous time (ToyVDM): the probability-flow ODE and the VDM bound ------------------------
+
+GAUSS_MEAN, GAUSS_COV = [0.5, -1.0], [[2.0, 0.8], [0.8, 1.0]]
+
+
+def _gaussian_data(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    L = torch.linalg.cholesky(torch.tensor(GAUSS_COV))
+    return torch.tensor(GAUSS_MEAN) + torch.randn(n, 2, generator=g) @ L.T
+
+
+def test_ode_log_likelihood_of_gaussian_data_matches_the_closed_form():
+    # γ_max = 14 leaves q(z_1) within 10⁻³ nats of the N(0, I) prior: what remains is the solver's error
+    m = diffusion.GaussianDiffusion(GAUSS_MEAN, GAUSS_COV, gamma_max=14.0)
+    x = _gaussian_data(1000)
+    ode, exact = m.log_prob(x, steps=24), m.exact_log_prob(x)
+    gap = float((ode - exact).abs().max())
+    assert gap < 5e-3, f"ODE log-likelihood is up to {gap:.4f} nats from the closed form"
+    # the default γ_max = 8: per point within 0.1, on average within 0.01
+    m = diffusion.GaussianDiffusion(GAUSS_MEAN, GAUSS_COV)
+    ode = m.log_prob(x, steps=16)
+    assert float((ode - exact).abs().max()) < 0.1 and abs(float((ode - exact).mean())) < 0.01
+    entropy = float(torch.distributions.MultivariateNormal(m.mean, m.cov).entropy())
+    assert abs(float(-ode.mean()) - entropy) < 4 * float(ode.std()) / len(x) ** 0.5 + 0.01
+
+
+class WarpedGaussian(diffusion.GaussianDiffusion):
+    """The exact Gaussian denoiser plus a smooth bump: no longer the score of anything simple, but
+    the ODE it defines is still an invertible map of N(0, I), so its density must integrate to 1."""
+
+    def eps(self, z, gamma):
+        s = torch.sigmoid(gamma)[:, None].sqrt()
+        return super().eps(z, gamma) + 0.8 * (1 - s) * torch.sin(2 * z.flip(1))
+
+
+def test_elbo_of_the_exact_gaussian_denoiser_is_below_and_close_to_the_log_likelihood():
+    m = diffusion.GaussianDiffusion(GAUSS_MEAN, GAUSS_COV)
+    x = _gaussian_data(3000, seed=1)
+    elbo = m.elbo(x, n_t=32)
+    exact = m.exact_log_prob(x)
+    gap = float((exact - elbo).mean())
+    se = float((exact - elbo).std()) / len(x) ** 0.5
+    assert -3 * se < gap < 3 * se + 0.02, f"ELBO gap {gap:.3f} ± {se:.3f} for the exact denoiser"
+
+
+def test_ode_log_density_integrates_to_one():
+    xs = torch.linspace(-7, 7, 90)
+    pts = torch.cartesian_prod(xs, xs)
+    cell = float(xs[1] - xs[0]) ** 2
+    for m in (diffusion.GaussianDiffusion(GAUSS_MEAN, GAUSS_COV), WarpedGaussian(GAUSS_MEAN, GAUSS_COV)):
+        lp = m.log_prob(pts, steps=16)
+        mass = float(lp.exp().sum()) * cell
+        assert abs(mass - 1) < 0.01, f"{type(m).__name__}: the ODE density integrates to {mass:.4f}"
+    warped = lp.exp().reshape(90, 90)
+    exact = m.exact_log_prob(pts).exp().reshape(90, 90)
+    assert float((warped - exact).abs().sum()) * cell > 0.1, "the warp must change the density"
+
+
+def test_elbo_is_below_the_ode_log_likelihood_on_average_after_a_short_fit():
+    torch.manual_seed(0)
+    m = diffusion.ToyVDM(hidden=32, n_blocks=1, n_freq=2)
+    x = _gaussian_data(2000, seed=3)
+    diffusion.fit(m, x, steps=300, batch_size=256, lr=3e-3, ema=0.99)
+    elbo, ode = m.elbo(x[:500], n_t=32), m.log_prob(x[:500], steps=16)
+    diff = ode - elbo
+    assert float(diff.mean()) > -3 * float(diff.std()) / len(diff) ** 0.5, (
+        f"ELBO {float(elbo.mean()):.3f} above the ODE log-likelihood {float(ode.mean()):.3f}"
+    )
+
+
+def test_vdm_sampling_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    m = diffusion.ToyVDM(hidden=16, n_blocks=1, n_freq=2).eval()
+    for method in ("ancestral", "ddim", "ode"):
+        s = m.sample(7, seed=0, steps=4, method=method)
+        assert s.shape == (7, 2) and torch.isfinite(s).all()
+        assert torch.equal(s, m.sample(7, seed=0, steps=4, method=method))
+    save_pretrained("vdm_test", m, directory=tmp_path, steps=0, seconds=0.0)
+    loaded = pretrained("vdm_test", directory=tmp_path)
+    assert torch.equal(loaded.sample(5, seed=1, steps=3), m.sample(5, seed=1, steps=3))
+    x = torch.randn(5, 2)
+    assert torch.allclose(loaded.elbo(x), m.elbo(x))
+
+
+def test_exact_gaussian_samplers_converge_to_the_gaussian():
+    m = diffusion.GaussianDiffusion(GAUSS_MEAN, GAUSS_COV)
+    cov = torch.tensor(GAUSS_COV)
+    s = m.sample(20_000, seed=0, steps=20, method="ode")  # RK4 on the exact ODE: right in 20 steps
+    assert torch.allclose(s.mean(0), torch.tensor(GAUSS_MEAN), atol=0.05)
+    assert torch.allclose(torch.cov(s.T), cov, atol=0.06)
+    err, var = {}, {}
+    for method in ("ddim", "ancestral"):  # first order: too narrow, less so with more steps
+        for k in (50, 200):
+            c = torch.cov(m.sample(20_000, seed=0, steps=k, method=method).T)
+            err[method, k], var[method, k] = float((c - cov).abs().max()), float(c.trace())
+        assert err[method, 200] < err[method, 50], f"{method}: covariance error must shrink with the steps"
+        assert var[method, 50] < float(cov.trace()), f"{method}: 50 steps must be too narrow"
+    assert var["ancestral", 50] < var["ddim", 50], "at 50 steps the ancestral sampler is the narrower"
+
+
+def test_vdm_bad_input_is_refused():
+    m = diffusion.ToyVDM(hidden=8, n_blocks=1, n_freq=1)
+    with pytest.raises(ValueError, match="gamma_min"):
+        diffusion.ToyVDM(gamma_min=3.0, gamma_max=1.0)
+    with pytest.raises(ValueError, match="x must have 2 feature"):
+        m.log_prob(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="steps"):
+        m.log_prob(torch.randn(4, 2), steps=0)
+    with pytest.raises(ValueError, match="n_t"):
+        m.elbo(torch.randn(4, 2), n_t=0)
+    with pytest.raises(ValueError, match="method"):
+        m.sample(3, method="euler")
+    with pytest.raises(ValueError, match="cov must be"):
+        diffusion.GaussianDiffusion([0.0, 0.0], [[1.0]])
+    with pytest.raises(ValueError, match="n_freq"):
+        diffusion.ToyVDM(n_freq=-1)

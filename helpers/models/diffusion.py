@@ -14,6 +14,13 @@ E‖ε − ε_θ‖² (the ELBO's terms with their weights dropped; ε_θ / √(
 U-Net-style denoiser on 14×14 digits, upsampled to 28×28 for the judge) returns images in [0, 1].
 Training: ``fit`` (EMA of the weights, cosine learning rate), used by the notebook and by
 ``scripts/train_diffusion.py``.
+
+Continuous time (the shipped 2-D models ``ddpm_<toy>``): ``ContinuousDiffusion`` indexes the noise by
+γ = log σ²/α² (VDM, Kingma et al. 2021) and gives ``elbo(x)`` (the VDM bound: exact prior and
+decoder terms, the diffusion term by stratified t), ``log_prob(x, steps)`` (the exact log-density of
+the probability-flow ODE, Song et al. 2021: RK4, exact divergence by autograd) and
+``sample(n, seed, steps, method)`` ("ancestral", "ddim" or "ode"). ``ToyVDM`` is its network
+(Fourier features, residual MLP); ``GaussianDiffusion`` the exact denoiser of Gaussian data, for tests.
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ __all__ = [
     "iterated_noising",
     "Diffusion",
     "ToyDDPM",
+    "ContinuousDiffusion",
+    "GaussianDiffusion",
+    "ToyVDM",
+    "likelihood_gaps",
+    "check_likelihood_order",
     "DigitDDPM",
     "UNet",
     "fit",
@@ -274,6 +286,307 @@ class ToyDDPM(RecordsArgs, Diffusion):
         return terms["decoder"] - terms["kl"].sum(1) - terms["prior"]
 
 
+# --------------------------------------------------------------------------------------------
+# Continuous time (Kingma et al. 2021, "Variational Diffusion Models"; Song et al. 2021, the
+# probability-flow ODE). The noise level is the log noise-to-signal ratio γ = log σ²/α², with
+# α² = sigmoid(−γ), σ² = sigmoid(γ) (variance preserving), z_γ = α x + σ ε, and a linear schedule
+# γ(t) = γ_min + (γ_max − γ_min) t for t ∈ [0, 1].
+
+
+class ContinuousDiffusion(nn.Module):
+    """Continuous-time VP diffusion on points: subclasses define ``eps(z, gamma)`` → ε̂ (N, d).
+
+    ``elbo(x)``: the VDM bound in nats per example, −ELBO = prior KL at γ_max + decoder term at
+    γ_min (both exact) + ½ ∫ E‖ε − ε̂(z_γ, γ)‖² dγ (stratified over γ).
+    ``log_prob(x)``: the model's exact log-density by the probability-flow ODE
+    dz/dγ = ½ (σ ε̂(z, γ) − σ² z), integrated from γ_min to γ_max with RK4 and the exact divergence
+    (autograd, one backward pass per dimension): log p(x) = log N(z(γ_max); 0, I) + ∫ ∇·(dz/dγ) dγ
+    + d log α_min (the ODE starts at z = α_min x).
+    ``sample(n, seed, steps, method)``: "ancestral" (η = 1), "ddim" (η = 0) or "ode" (RK4)."""
+
+    shape: tuple = ()
+    clip: float | None = None
+
+    def _init_gamma(self, gamma_min: float, gamma_max: float) -> None:
+        gamma_min, gamma_max = float(gamma_min), float(gamma_max)
+        if not gamma_min < gamma_max:
+            raise ValueError(f"gamma_min must be below gamma_max, got {gamma_min} and {gamma_max}.")
+        self.gamma_min, self.gamma_max = gamma_min, gamma_max
+
+    def gamma(self, t: torch.Tensor) -> torch.Tensor:
+        """γ(t) = γ_min + (γ_max − γ_min) t: the log noise-to-signal ratio at time t ∈ [0, 1]."""
+        return self.gamma_min + (self.gamma_max - self.gamma_min) * t
+
+    def eps(self, z: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def _check(self, x):
+        return as_samples(x, "x", dim=self.shape[0])
+
+    def loss(self, x0: torch.Tensor) -> torch.Tensor:
+        """The VDM loss per example, ½ (γ_max − γ_min) ‖ε − ε̂(z_t, γ(t))‖², averaged over a batch
+        with low-discrepancy times t_i = (u + i/B) mod 1: the diffusion part of −ELBO."""
+        b = len(x0)
+        t = (torch.rand(()) + torch.arange(b, dtype=x0.dtype) / b) % 1
+        g = self.gamma(t)[:, None]
+        noise = torch.randn_like(x0)
+        z = torch.sigmoid(-g).sqrt() * x0 + torch.sigmoid(g).sqrt() * noise
+        err = (noise - self.eps(z, g[:, 0])).pow(2).sum(1)
+        return 0.5 * (self.gamma_max - self.gamma_min) * err.mean()
+
+    @torch.no_grad()
+    def elbo_terms(self, x, n_t: int = 16, seed: int | None = 0) -> dict:
+        """The three parts of −ELBO in nats per example (N,): ``prior`` KL(q(z_1 | x) ‖ N(0, I)),
+        ``decoder`` −E log N(x; z_0/α_0, e^{γ_min} I) = d/2 (log 2π + 1 + γ_min), and ``diffusion``
+        ½ (γ_max − γ_min) E_t‖ε − ε̂‖² with ``n_t`` stratified times per example. The control variate
+        −α²(‖ε‖² − d) (mean zero) is added inside: at low noise ε is almost unpredictable, and
+        without it ‖ε − ε̂‖² ≈ ‖ε‖² would make the estimate noisy."""
+        x = self._check(x).double()
+        n_t = positive_int(n_t, "n_t")
+        g = _generator(seed)
+        n, d = x.shape
+        a2_max = torch.sigmoid(torch.tensor(-self.gamma_max, dtype=torch.float64))
+        prior = 0.5 * (a2_max * x.pow(2) + (1 - a2_max) - 1 - torch.log(1 - a2_max)).sum(1)
+        decoder = torch.full(
+            (n,), 0.5 * d * (math.log(2 * math.pi) + 1 + self.gamma_min), dtype=torch.float64
+        )
+        total = torch.zeros(n, dtype=torch.float64)
+        u = torch.rand(n, generator=g, dtype=torch.float64)
+        for k in range(n_t):
+            t = (u + k) / n_t
+            gam = self.gamma(t)
+            a2, s2 = torch.sigmoid(-gam)[:, None], torch.sigmoid(gam)[:, None]
+            noise = torch.randn(x.shape, generator=g, dtype=torch.float64)
+            z = a2.sqrt() * x + s2.sqrt() * noise
+            e = self.eps(z.float(), gam.float()).double()
+            err = (noise - e).pow(2).sum(1) - a2[:, 0] * (noise.pow(2).sum(1) - d)
+            total += err
+        diffusion = 0.5 * (self.gamma_max - self.gamma_min) * total / n_t
+        return {"prior": prior, "decoder": decoder, "diffusion": diffusion}
+
+    def elbo(self, x, n_t: int = 16, seed: int | None = 0) -> torch.Tensor:
+        """ELBO ≤ log p(x) in nats per example (N,): −(prior + decoder + diffusion) of ``elbo_terms``."""
+        terms = self.elbo_terms(x, n_t, seed)
+        return -(terms["prior"] + terms["decoder"] + terms["diffusion"]).float()
+
+    def velocity(self, z: torch.Tensor, gamma: float) -> torch.Tensor:
+        """dz/dγ of the probability-flow ODE, ½ (σ ε̂(z, γ) − σ² z)."""
+        s2 = torch.sigmoid(torch.tensor(gamma))
+        e = self.eps(z, torch.full((len(z),), gamma, dtype=z.dtype))
+        return 0.5 * (s2.sqrt() * e - s2 * z)
+
+    def _velocity_and_divergence(self, z: torch.Tensor, gamma: float):
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            v = self.velocity(z, gamma)
+            div = torch.zeros(len(z), dtype=z.dtype)
+            for i in range(z.shape[1]):
+                (gi,) = torch.autograd.grad(v[:, i].sum(), z, retain_graph=i + 1 < z.shape[1])
+                div = div + gi[:, i]
+        return v.detach(), div.detach()
+
+    def log_prob(self, x, steps: int = 48, batch_size: int = 5000) -> torch.Tensor:
+        """log p(x) in nats per example (N,) under the probability-flow ODE, fixed-step RK4 with
+        ``steps`` steps uniform in γ (4 evaluations each, exact divergence by autograd)."""
+        x = self._check(x)
+        steps = positive_int(steps, "steps")
+        batch_size = positive_int(batch_size, "batch_size")
+        out = []
+        for chunk in x.split(batch_size):
+            out.append(self._log_prob_rk4(chunk, steps))
+        return torch.cat(out)
+
+    def _log_prob_rk4(self, x, steps):
+        a_min = float(torch.sigmoid(torch.tensor(-self.gamma_min)).sqrt())
+        z = a_min * x.float()
+        logdet = torch.zeros(len(z))
+        h = (self.gamma_max - self.gamma_min) / steps
+        for k in range(steps):
+            g0 = self.gamma_min + k * h
+            v1, d1 = self._velocity_and_divergence(z, g0)
+            v2, d2 = self._velocity_and_divergence(z + 0.5 * h * v1, g0 + 0.5 * h)
+            v3, d3 = self._velocity_and_divergence(z + 0.5 * h * v2, g0 + 0.5 * h)
+            v4, d4 = self._velocity_and_divergence(z + h * v3, g0 + h)
+            z = z + h / 6 * (v1 + 2 * v2 + 2 * v3 + v4)
+            logdet = logdet + h / 6 * (d1 + 2 * d2 + 2 * d3 + d4)
+        d = z.shape[1]
+        prior = -0.5 * (z.pow(2).sum(1) + d * math.log(2 * math.pi))
+        return prior + logdet + d * math.log(a_min)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, steps: int = 100, method: str = "ancestral"):
+        """n points (n, d): ``sample_path`` from N(0, I) at γ_max down to γ_min on ``steps`` steps
+        uniform in γ, then x = z/α_min. ``method``: "ancestral", "ddim" or "ode"."""
+        path, _ = self.sample_path(n, steps, method, seed)
+        return path[-1]
+
+    @torch.no_grad()
+    def sample_path(self, n: int, steps: int = 100, method: str = "ancestral", seed: int | None = None):
+        """The reverse path ([z at γ_max, ..., x], [γ_max, ..., γ_min]); the last entry is in data
+        space (z/α_min). On each step γ_t > γ_s, with x̂ = (z − σ_t ε̂)/α_t (clipped to ±``clip``):
+        "ancestral" (η = 1) draws z_s ~ q(z_s | z_t, x̂) = N(α_s x̂ + √(σ_s² − c²) ε̂, c²),
+        c² = σ_s² (1 − e^{γ_s − γ_t}); "ddim" (η = 0) is the same with c = 0; "ode" takes an RK4 step of
+        the probability-flow ODE (4 network calls a step)."""
+        n, steps = positive_int(n, "n"), positive_int(steps, "steps")
+        one_of(method, "method", ["ancestral", "ddim", "ode"])
+        gen = _generator(seed)
+        z = torch.randn(n, *self.shape, generator=gen)
+        grid = torch.linspace(self.gamma_max, self.gamma_min, steps + 1).tolist()
+        path = [z]
+        for g_t, g_s in zip(grid[:-1], grid[1:]):
+            if method == "ode":
+                h = g_s - g_t
+                v1 = self.velocity(z, g_t)
+                v2 = self.velocity(z + 0.5 * h * v1, g_t + 0.5 * h)
+                v3 = self.velocity(z + 0.5 * h * v2, g_t + 0.5 * h)
+                v4 = self.velocity(z + h * v3, g_s)
+                z = z + h / 6 * (v1 + 2 * v2 + 2 * v3 + v4)
+            else:
+                a2_t, a2_s = torch.sigmoid(torch.tensor(-g_t)), torch.sigmoid(torch.tensor(-g_s))
+                e = self.eps(z, torch.full((n,), g_t))
+                x0 = (z - (1 - a2_t).sqrt() * e) / a2_t.sqrt()
+                if self.clip is not None:
+                    x0 = x0.clamp(-self.clip, self.clip)
+                    e = (z - a2_t.sqrt() * x0) / (1 - a2_t).sqrt()
+                c2 = (1 - a2_s) * -torch.expm1(torch.tensor(g_s - g_t)) if method == "ancestral" else 0.0
+                z = a2_s.sqrt() * x0 + (1 - a2_s - c2) ** 0.5 * e
+                if method == "ancestral":
+                    z = z + c2**0.5 * torch.randn(z.shape, generator=gen)
+            path.append(z)
+        path[-1] = z / float(torch.sigmoid(torch.tensor(-self.gamma_min)).sqrt())
+        return path, grid
+
+
+class GaussianDiffusion(ContinuousDiffusion):
+    """The exact denoiser of Gaussian data N(m, C): z_γ ~ N(α m, α² C + σ² I) and
+    E[ε | z] = σ (α² C + σ² I)⁻¹ (z − α m). No network: the ODE's log-likelihood and the ELBO of
+    this model have closed forms to test against."""
+
+    def __init__(self, mean, cov, gamma_min: float = -12.0, gamma_max: float = 8.0):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).reshape(-1))
+        self.register_buffer("cov", torch.as_tensor(cov, dtype=torch.float32))
+        d = len(self.mean)
+        if self.cov.shape != (d, d):
+            raise ValueError(f"cov must be ({d}, {d}) to match mean, got {tuple(self.cov.shape)}.")
+        self.shape = (d,)
+        self._init_gamma(gamma_min, gamma_max)
+
+    def eps(self, z, gamma):
+        a2, s2 = torch.sigmoid(-gamma)[:, None, None], torch.sigmoid(gamma)[:, None, None]
+        cov = a2 * self.cov + s2 * torch.eye(self.shape[0])
+        r = z - a2[:, :, 0].sqrt() * self.mean
+        return s2[:, :, 0].sqrt() * torch.linalg.solve(cov, r.unsqueeze(-1)).squeeze(-1)
+
+    def exact_log_prob(self, x) -> torch.Tensor:
+        """log N(x; m, C + e^{γ_min} I): the density the ODE gives with this exact denoiser (the data
+        smoothed by the noise left at γ_min), up to the N(0, I) prior at γ_max."""
+        x = self._check(x)
+        cov = self.cov + math.exp(self.gamma_min) * torch.eye(self.shape[0])
+        return torch.distributions.MultivariateNormal(self.mean, cov).log_prob(x)
+
+
+class FourierMLP(nn.Module):
+    """ε̂(z, γ) for points: a residual MLP on [z, sin/cos(2^k z), k < n_freq] with the (scaled) γ
+    embedded by sinusoids and added in every block. The Fourier features let a small MLP draw
+    sharp edges (the checkerboard)."""
+
+    def __init__(self, dim: int, hidden: int, n_blocks: int, n_freq: int, emb: int = 32):
+        super().__init__()
+        self.n_freq, self.emb = n_freq, emb
+        self.register_buffer("freqs", 2.0 ** torch.arange(n_freq, dtype=torch.float32), persistent=False)
+        self.inp = nn.Linear(dim * (1 + 2 * n_freq), hidden)
+        self.time = nn.Sequential(nn.Linear(emb, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+            for _ in range(n_blocks)
+        )
+        self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, dim))
+
+    def forward(self, z, t):
+        """z (N, d), t (N,) in [0, 1]."""
+        zf = z[:, :, None] * self.freqs
+        feats = torch.cat([z, zf.sin().flatten(1), zf.cos().flatten(1)], 1)
+        half = self.emb // 2
+        w = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=z.dtype) / half)
+        ang = (t * 1000.0)[:, None] * w[None]
+        e = self.time(torch.cat([ang.sin(), ang.cos()], 1))
+        h = self.inp(feats)
+        for block in self.blocks:
+            h = h + block(h + e)
+        return self.out(h)
+
+
+class ToyVDM(RecordsArgs, ContinuousDiffusion):
+    """Continuous-time diffusion on 2-D points (a VDM with a fixed linear log-SNR schedule) with a
+    Fourier-feature residual MLP predicting ε; ``elbo``, ``log_prob`` (ODE) and ``sample`` of
+    ``ContinuousDiffusion``. x̂ is clipped to [−clip, clip] while sampling (the toys live in [−4, 4])."""
+
+    clip = 6.0
+
+    def __init__(
+        self,
+        dim: int = 2,
+        hidden: int = 128,
+        n_blocks: int = 3,
+        n_freq: int = 6,
+        gamma_min: float = -12.0,
+        gamma_max: float = 8.0,
+    ):
+        super().__init__()
+        self.shape = (positive_int(dim, "dim"),)
+        self._init_gamma(gamma_min, gamma_max)
+        self.net = FourierMLP(
+            self.shape[0],
+            positive_int(hidden, "hidden"),
+            positive_int(n_blocks, "n_blocks"),
+            positive_int(n_freq, "n_freq", minimum=0),
+        )
+
+    def eps(self, z, gamma):
+        """σ z + MLP(z, t): σ z is E[ε | z] exactly for N(0, I) data, so the network learns only how
+        the data differ from a standard Gaussian (and ε̂ ≈ z at high noise from the start)."""
+        t = (gamma - self.gamma_min) / (self.gamma_max - self.gamma_min)
+        return torch.sigmoid(gamma)[:, None].sqrt() * z + self.net(z, t)
+
+
+def likelihood_gaps(true_lp, ode_lp, elbo) -> dict:
+    """Paired gaps in nats on the same points, each (mean, standard error): ``bound`` −ELBO − ODE NLL,
+    ``ode`` ODE NLL − entropy (the KL from the data to the ODE model), ``elbo`` −ELBO − entropy.
+    true_lp, ode_lp, elbo: (n,) log-densities of the true density, the ODE, and the ELBO."""
+    true_lp, ode_lp, elbo = (
+        torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in (true_lp, ode_lp, elbo)
+    )
+    if not len(true_lp) == len(ode_lp) == len(elbo) or len(true_lp) < 2:
+        raise ValueError(
+            f"true_lp, ode_lp and elbo must hold the same points (at least 2), got {len(true_lp)}, "
+            f"{len(ode_lp)} and {len(elbo)}."
+        )
+
+    def mean_se(v):
+        return float(v.mean()), float(v.std()) / len(v) ** 0.5
+
+    return {
+        "bound": mean_se(ode_lp - elbo),
+        "ode": mean_se(true_lp - ode_lp),
+        "elbo": mean_se(true_lp - elbo),
+    }
+
+
+def check_likelihood_order(gaps: dict, what: str, n_se: float = 3.0, quiet: bool = False) -> None:
+    """Raise ``CheckFailed`` unless ODE NLL ≥ entropy and −ELBO ≥ entropy, each within ``n_se``
+    standard errors of its paired gap (``likelihood_gaps``). Both are theorems: the ODE defines a
+    normalised density and the ELBO bounds the log-likelihood of the stochastic model, and no model
+    beats the data's own entropy. (−ELBO ≥ ODE NLL is *not* one: the two are different models.)"""
+    from .. import check
+
+    for key, label in (("ode", "ODE NLL − entropy"), ("elbo", "−ELBO − entropy")):
+        gap, se = gaps[key]
+        check.greater(
+            gap, -n_se * se, f"{what}: {label} (nats; ≥ −{n_se:g} SE = {-n_se * se:.3f})", quiet=quiet
+        )
+
+
 class ResBlock(nn.Module):
     """Two 3×3 convolutions with GroupNorm and SiLU, the time embedding added in between."""
 
@@ -402,7 +715,10 @@ def fit(
 
 
 #: Names of the shipped checkpoints and their recipes (shared by the notebook and the script).
+#: The 2-D checkpoints ``ddpm_<toy>`` are ``ToyVDM``s (continuous time) trained on ``flows.toy_split``.
+TOYS = ("8gaussians", "two_moons", "checkerboard", "pinwheel")
+TOY_CHECKPOINTS = {toy: f"ddpm_{toy}" for toy in TOYS}
 TOY_CHECKPOINT, TOY_DATA = "ddpm_two_moons", "two_moons"
-TOY_STEPS, TOY_BATCH, TOY_LR, TOY_SECONDS = 4000, 512, 2e-3, 60
+TOY_STEPS, TOY_BATCH, TOY_LR, TOY_EMA, TOY_SECONDS = 100_000, 512, 2e-3, 0.999, 420
 DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR = "ddpm_digits", 2000, 64, 2e-3
 DIGIT_SIZE, DIGIT_CHANNELS, DIGIT_SECONDS = 14, 24, 210
