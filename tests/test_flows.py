@@ -150,18 +150,91 @@ def test_made_is_causal():
         assert grad[0, i:].abs().max() == 0, f"output {i} must not depend on inputs ≥ {i}"
 
 
+def _image_jacobian_logdet(layer, x):
+    """log|det| of the full Jacobian of an image layer at one image x (1, C, H, W), by autograd."""
+    J = torch.autograd.functional.jacobian(lambda v: layer(v.reshape(x.shape))[0].reshape(-1), x.reshape(-1))
+    return torch.linalg.slogdet(J)[1]
+
+
+def _image_layers():
+    torch.manual_seed(2)
+    hist = flows.PixelHistogram(n_pixels=16, n_bins=8).fit(torch.randint(0, 8, (50, 1, 4, 4)) / 7.0)
+    return {
+        "pixel histogram": (hist, (torch.randint(0, 8, (1, 1, 4, 4)) + torch.rand(1, 1, 4, 4)) / 8),
+        "actnorm": (_perturbed(flows.ActNorm(3)), torch.randn(1, 3, 4, 4)),
+        "invertible 1x1 conv": (_perturbed(flows.InvConv1x1(3), 0.2), torch.randn(1, 3, 4, 4)),
+    }
+
+
+@pytest.mark.parametrize("name", ["pixel histogram", "actnorm", "invertible 1x1 conv"])
+def test_digit_layers_log_det_matches_autograd_and_inverse_inverts(name):
+    layer, x = _image_layers()[name]
+    z, log_det = layer(x)
+    check.close_to(log_det, _image_jacobian_logdet(layer, x), f"{name} log-det", atol=1e-3, quiet=True)
+    x_back, log_det_back = layer.inverse(z)
+    assert torch.allclose(x_back, x, atol=1e-4), f"{name}: inverse(forward(x)) must give x back"
+    assert torch.allclose(log_det + log_det_back, torch.zeros(1), atol=1e-3), (
+        f"{name}: the inverse's log-det must be minus the forward one"
+    )
+
+
+def test_lu_conv_log_det_is_the_sum_of_the_diagonal():
+    layer = _perturbed(flows.InvConv1x1(5), 0.3)
+    W = layer.weight()
+    assert torch.allclose(torch.linalg.slogdet(W)[1], layer.log_s.sum(), atol=1e-5), (
+        "det W must be ± the product of U's diagonal (exp of log_s)"
+    )
+    assert torch.allclose(layer(torch.randn(2, 5, 3, 3))[1], 9 * layer.log_s.sum().expand(2), atol=1e-5)
+
+
+def test_pixel_histogram_alone_is_the_independent_pixel_density():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (200, 1, 28, 28)) / 255.0
+    layer = flows.PixelHistogram().fit(images, smoothing=1.0)
+    k = torch.randint(0, 256, (3, 784))
+    y = ((k + torch.rand(3, 784)) / 256).reshape(3, 1, 28, 28)
+    z, log_det = layer(y)
+    counts = (
+        torch.stack(
+            [
+                torch.bincount(torch.round(images.flatten(1)[:, j] * 255).long(), minlength=256)
+                for j in range(784)
+            ]
+        )
+        + 1.0
+    )
+    expected = (256 * counts / counts.sum(1, keepdim=True)).log().gather(1, k.T).T.sum(1)
+    got = -0.5 * (z.pow(2) + flows.LOG_2PI).flatten(1).sum(1) + log_det
+    assert torch.allclose(got, expected, atol=2e-2), "log N(z) + log-det must be the histograms' log density"
+
+
 def test_digit_flow_shapes_bits_and_inverse():
     torch.manual_seed(0)
-    model = _perturbed(flows.DigitFlow(n_checker=1, n_channel=1, hidden=8), 0.01).eval()
-    x = torch.rand(3, 1, 28, 28)
-    with torch.no_grad():
-        lp = model.log_prob(x)
-        assert lp.shape == (3,) and torch.isfinite(lp).all()
-        z, _ = model(x)
-        assert z.shape == (3, 4, 14, 14)
-        assert torch.allclose(model.inverse(z)[0], x, atol=1e-4)
-    s = model.sample(4, seed=0)
-    assert s.shape == (4, 1, 28, 28) and s.min() >= 0 and s.max() <= 1
+    for pre in ("histogram", "logit"):
+        model = _perturbed(flows.DigitFlow(n_checker=1, n_channel=2, n_low=2, hidden=8, pre=pre), 0.01).eval()
+        x = torch.rand(3, 1, 28, 28)
+        with torch.no_grad():
+            lp = model.log_prob(x)
+            assert lp.shape == (3,) and torch.isfinite(lp).all()
+            z, log_det = model(x)
+            assert z.shape == (3, 784)
+            x_back, log_det_back = model.inverse(z)
+            assert torch.allclose(x_back, x, atol=1e-4), f"{pre}: the flow must invert"
+            assert torch.allclose(log_det + log_det_back, torch.zeros(3), atol=1e-2)
+        s = model.sample(4, seed=0)
+        assert s.shape == (4, 1, 28, 28) and s.min() >= 0 and s.max() <= 1
+        assert torch.equal(s, model.sample(4, seed=0)), "the same seed must give the same samples"
+
+
+def test_fit_digits_starts_at_the_histograms_and_records_the_curve():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (64, 1, 28, 28)) / 255.0
+    model = flows.DigitFlow(n_checker=0, n_channel=1, n_low=1, hidden=8)
+    held = (torch.round(images[:16] * 255) + torch.rand(16, 1, 28, 28)) / 256
+    history, _ = flows.fit_digits(model, images, steps=3, batch_size=8, eval_images=held, eval_every=2)
+    assert bool(model.layers[0].fitted), "fit_digits must fit the first layer's histograms"
+    assert [s for s, _ in history["eval"]] == [0, 2, 3]
+    assert len(history["loss"]) == 3
 
 
 def test_bad_input_is_refused_with_a_clear_message():
@@ -175,11 +248,28 @@ def test_bad_input_is_refused_with_a_clear_message():
     with pytest.raises(ValueError, match="dim must be"):
         flows.RealNVP(dim=1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        flows.DigitFlow(n_checker=1, n_channel=1, hidden=8).log_prob(torch.full((1, 1, 28, 28), 2.0))
+        flows.DigitFlow(n_checker=1, n_channel=1, n_low=1, hidden=8).log_prob(torch.full((1, 1, 28, 28), 2.0))
     with pytest.raises(ValueError, match="digits shaped"):
-        flows.DigitFlow(n_checker=1, n_channel=1, hidden=8).log_prob(torch.rand(1, 1, 14, 14))
+        flows.DigitFlow(n_checker=1, n_channel=1, n_low=1, hidden=8).log_prob(torch.rand(1, 1, 14, 14))
     with pytest.raises(ValueError, match="alpha"):
         flows.DigitFlow(alpha=0.7)
+    with pytest.raises(ValueError, match="pre must be"):
+        flows.DigitFlow(pre="sigmoid")
+    with pytest.raises(ValueError, match="n_low"):
+        flows.DigitFlow(n_low=-1)
+    with pytest.raises(ValueError, match="channels"):
+        flows.InvConv1x1(0)
+    with pytest.raises(ValueError, match="784 pixels"):
+        flows.PixelHistogram().fit(torch.rand(2, 1, 14, 14))
+    with pytest.raises(ValueError, match="smoothing"):
+        flows.PixelHistogram().fit(torch.rand(2, 1, 28, 28), smoothing=0)
+    with pytest.raises(ValueError, match="eval_every"):
+        flows.fit_digits(
+            flows.DigitFlow(n_checker=0, n_channel=1, n_low=0, hidden=8),
+            torch.rand(4, 1, 28, 28),
+            steps=1,
+            eval_every=0,
+        )
     with pytest.raises(ValueError, match="target_log_prob"):
         flows.fit_reverse_kl(model, "not a function", steps=1)
     with pytest.raises(ValueError, match="kind"):
