@@ -546,10 +546,31 @@ class PixelCNN(RecordsArgs, PixelAutoregressive):
         n = len(x)
         return self._logit_map(x.reshape(n, 1, *self.shape)).reshape(n, -1)
 
+    @staticmethod
+    def _upper_conv(layer: MaskedConv2d, h: torch.Tensor, at_top: bool) -> torch.Tensor:
+        """The masked conv with only its kernel rows above and at the centre, no vertical padding:
+        each output row needs the rows above it to exist, so the output is ``reach`` rows shorter
+        (unless ``at_top``: then zero rows are padded on, as the full-image forward does)."""
+        c, d = layer.kernel_size[0] // 2, layer.dilation[0]
+        if at_top:
+            h = F.pad(h, (0, 0, c * d, 0))
+        w = (layer.weight * layer.mask)[:, :, : c + 1]
+        return F.conv2d(h, w, layer.bias, padding=(0, layer.padding[1]), dilation=layer.dilation)
+
+    def _last_row_logits(self, window: torch.Tensor, at_top: bool) -> torch.Tensor:
+        """Logits of the last row of ``window`` (n, 1, R, W), the rows the net can see from it: each
+        layer computes only the rows the next one needs (the sampler's fast path). (n, W)."""
+        h = self._upper_conv(self.first, 2 * window - 1, at_top)
+        for block in self.blocks:
+            out = self._upper_conv(block, F.relu(h), at_top)
+            h = h[:, :, h.shape[2] - out.shape[2] :] + F.dropout(out, self.dropout, self.training)
+        return self.head(h[:, :, -1:])[:, 0, 0]
+
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None, *, given=None, start: int = 0, callback=None):
-        """Pixel by pixel like every model here, but each step runs the net on the few rows the
-        next pixel can see (``rows_seen`` + 1), not the whole image: same draws, ~3× faster."""
+        """Pixel by pixel like every model here, but each step runs the net only on the rows the
+        next pixel can see (``rows_seen`` above it), each layer only on the rows the next layer
+        needs: the same draws as the generic loop, several times faster."""
         n = positive_int(n, "n")
         H, W = self.shape
         D = H * W
@@ -569,12 +590,10 @@ class PixelCNN(RecordsArgs, PixelAutoregressive):
         self.eval()
         dev = self._device()
         img = img.to(dev)
-        # Zero padding above a crop differs from the ±1 pixels there, so the crop starts at a row the
-        # pixel cannot see through the net, or at the image's own top edge.
         for i in range(start, D):
             r, c = divmod(i, W)
             top = max(0, r - self.rows_seen)
-            logit = self._logit_map(img[:, :, top : r + 1])[:, r - top, c]
+            logit = self._last_row_logits(img[:, :, top : r + 1], at_top=top == 0)[:, c]
             img[:, 0, r, c] = torch.bernoulli(torch.sigmoid(logit).cpu(), generator=g).to(dev)
             if callback is not None:
                 callback(i, img.cpu())
