@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import as_tensor, positive_int
+from .._validate import as_tensor, positive, positive_int
 from . import RecordsArgs
 from .autoregressive import _generator, _shape, check_binary_images
 
@@ -301,7 +301,7 @@ def optimise_q(
     with torch.no_grad():
         mu0, logvar0 = model.encoder(xf).chunk(2, dim=-1)
     mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([mu, logvar], lr=float(lr))
+    opt = torch.optim.Adam([mu, logvar], lr=positive(lr, "lr"))
     g = torch.Generator().manual_seed(seed)
     was = model.training
     model.eval()
@@ -333,7 +333,7 @@ def elbo_at(model: VAE, x, mu, logvar, n_samples: int = 100, generator=None) -> 
 
 #: The shipped convolutional VAE and its training (KL warm-up, ±1 px shifts, weight decay).
 CONV_KWARGS = {"shape": (28, 28), "latent": 16, "channels": 16, "dropout": 0.1}
-CONV_TRAIN = dict(TRAIN, epochs=120, lr=2e-3, weight_decay=1e-5, patience=15, warmup=10, shift=1)
+CONV_TRAIN = dict(TRAIN, epochs=150, lr=2e-3, weight_decay=1e-5, patience=15, warmup=10, shift=1)
 
 CONFIGS.update(
     {
