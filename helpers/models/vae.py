@@ -191,15 +191,25 @@ class VAE(RecordsArgs, _Coder):
 
     @torch.no_grad()
     def log_weights(
-        self, x, k: int, generator: torch.Generator | None = None, chunk: int = 20_000
+        self, x, k: int, generator: torch.Generator | None = None, chunk: int = 20_000, q=None
     ) -> torch.Tensor:
-        """log w_j = log p(x | z_j) + log p(z_j) − log q(z_j | x), z_j ~ q(z | x): (n, k)."""
+        """log w_j = log p(x | z_j) + log p(z_j) − log q(z_j | x), z_j ~ q(z | x): (n, k).
+
+        q: the encoder's q (default), or a pair (mu, logvar), each (n, latent), of any other
+        Gaussian proposal (e.g. ``optimise_q``'s)."""
         k = positive_int(k, "k")
         xf = self._x(x)
+        if q is not None:
+            mu_all, logvar_all = (as_tensor(t, name, ndim=2).to(xf.device) for t, name in zip(q, ("q[0] (mu)", "q[1] (logvar)")))
+            if mu_all.shape != (len(xf), self.latent) or logvar_all.shape != mu_all.shape:
+                raise ValueError(f"q must be (mu, logvar), each ({len(xf)}, {self.latent}).")
         out = []
         per = max(1, chunk // k)  # images per chunk, so that a chunk decodes ~chunk codes
-        for xb in xf.split(per):
-            mu, logvar = self.encoder(xb).chunk(2, dim=-1)
+        for b, xb in enumerate(xf.split(per)):
+            if q is None:
+                mu, logvar = self.encoder(xb).chunk(2, dim=-1)
+            else:
+                mu, logvar = mu_all[b * per : b * per + len(xb)], logvar_all[b * per : b * per + len(xb)]
             std = (0.5 * logvar).exp()
             eps = torch.randn(len(xb), k, self.latent, generator=generator).to(xb.device)
             z = mu[:, None] + std[:, None] * eps
