@@ -36,7 +36,7 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
             "blind spot measured on MADE (which has none)",
             "seen = ar.receptive_field(pixelcnn, (r0, c0))",
             "seen = ar.receptive_field(made, (r0, c0))",
-            "pixels in the blind spot",
+            "pixels in the blind spot (rows within reach",
         ),
         (
             "the table scores an untrained PixelCNN",
