@@ -7,7 +7,8 @@ Usage (from the repository root):
     python scripts/train_vae.py --epochs 2 --dry-run             # a smoke test that saves nothing
 
 Each model is trained by ``helpers.models.vae.fit`` (the function the notebook calls) on 3,600 of
-the 4,000 training digits with early stopping on the other 400 (the split of lesson 07,
+the 4,000 training digits with early stopping on the other 400; ``vae_mnist`` is the convolutional
+VAE (``ConvVAE``), trained with a KL warm-up and ±1-pixel shifts (``V.CONV_TRAIN``) (the split of lesson 07,
 ``helpers.models.autoregressive.binarised_digits``), then saved with ``save_pretrained``.
 """
 

@@ -207,3 +207,81 @@ def test_ranking_check_catches_a_chain_that_ignores_its_context():
     broken = -float(Contextless().fit(digits.full_train).log_prob(digits.test).mean())
     with pytest.raises(check.CheckFailed, match="Markov"):
         check.greater(independent, broken, "NLL: independent pixels vs Markov chain", margin=20, quiet=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# PixelCNN
+
+
+def test_pixelcnn_is_causal_normalised_and_has_a_blind_spot():
+    model = ar.PixelCNN(shape=(3, 3), channels=4, layers=1)
+    assert ar.causality_violations(model) == 0
+    with torch.no_grad():
+        total = torch.logsumexp(model.log_prob(ar.all_binary_images(3, 3)).double(), 0).exp()
+    assert abs(float(total) - 1) < 1e-5
+    big = ar.PixelCNN(shape=(20, 20), channels=4, layers=3)
+    seen = ar.receptive_field(big, (12, 10))
+    before = (torch.arange(400) < 12 * 20 + 10).reshape(20, 20)
+    assert not bool((seen & ~before).any()), "the receptive field reaches the pixel itself or later ones"
+    assert bool(seen[11, 10]) and bool(seen[12, 9])
+    assert not bool(seen[11, 19]), "a pixel up and far to the right should be in the blind spot"
+    assert big.rows_seen == 6 and not bool(seen[12 - 7].any())
+
+
+def test_pixelcnn_fast_sampler_equals_the_generic_loop_and_completes():
+    torch.manual_seed(0)
+    model = ar.PixelCNN(shape=(9, 9), channels=4, layers=2, dilations=(2, 1))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.4)
+    assert torch.equal(model.sample(5, seed=3), ar.PixelAutoregressive.sample(model, 5, seed=3))
+    given = (torch.rand(5, 1, 9, 9) < 0.5).float()
+    done = model.sample(5, seed=1, given=given, start=40)
+    assert torch.equal(done.flatten(1)[:, :40], given.flatten(1)[:, :40])
+    assert torch.equal(done, ar.PixelAutoregressive.sample(model, 5, seed=1, given=given, start=40))
+
+
+def test_random_shift_moves_each_image_within_the_bound():
+    x = torch.zeros(50, 1, 8, 8)
+    x[:, 0, 3:5, 3:5] = 1
+    g = torch.Generator().manual_seed(0)
+    y = ar.random_shift(x, 2, g)
+    assert y.shape == x.shape and torch.equal(y.sum((1, 2, 3)), x.sum((1, 2, 3)))
+    rows = y[:, 0].sum(2).argmax(1)
+    assert int(rows.min()) >= 1 and int(rows.max()) <= 5 and len(set(rows.tolist())) > 1
+    assert torch.equal(ar.random_shift(x, 0), x)
+
+
+def test_fit_pixelcnn_lowers_the_nll_with_shifts():
+    torch.manual_seed(0)
+    x = (torch.rand(40, 1, 8, 8) < 0.3).float()
+    model = ar.PixelCNN(shape=(8, 8), channels=4, layers=1, dropout=0.1)
+    with torch.no_grad():
+        before = -float(model.log_prob(x).mean())
+    history, _ = ar.fit_pixelcnn(model, x, x[:10], epochs=5, batch_size=10, lr=1e-2, shift=1, progress=False)
+    assert history["epoch_loss"][-1] < before
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"channels": 0}, "channels"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"layers": 2, "dilations": (1,)}, "dilations"),
+        ({"layers": 1, "dilations": (0,)}, "dilation"),
+    ],
+)
+def test_pixelcnn_bad_arguments_name_themselves(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        ar.PixelCNN(shape=(8, 8), **kwargs)
+
+
+def test_masked_conv_and_receptive_field_bad_input():
+    with pytest.raises(ValueError, match="mask_type"):
+        ar.MaskedConv2d(1, 1, 3, "C")
+    with pytest.raises(ValueError, match="kernel_size"):
+        ar.MaskedConv2d(1, 1, 4, "A")
+    with pytest.raises(ValueError, match="pixel"):
+        ar.receptive_field(ar.PixelCNN(shape=(4, 4), channels=2, layers=1), (4, 0))
+    with pytest.raises(ValueError, match="max_shift"):
+        ar.random_shift(torch.zeros(1, 1, 4, 4), -1)

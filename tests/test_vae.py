@@ -180,3 +180,45 @@ def test_judge_check_on_the_shipped_models_and_a_swapped_model():
     swapped_fd = digit_quality(ae.sample(200, seed=1)).fd
     with pytest.raises(check.CheckFailed, match="judge FD"):
         check.greater(ae_fd, 2 * swapped_fd, "judge FD: AE random codes vs 2 × VAE samples", quiet=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The convolutional VAE, the KL warm-up, q fitted per digit
+
+
+def test_conv_vae_has_the_vae_shape():
+    torch.manual_seed(0)
+    model = V.ConvVAE(latent=3, channels=4)
+    x = (torch.rand(6, 1, 28, 28) < 0.2).float()
+    assert model.elbo(x).shape == (6,)
+    assert model.log_weights(x, 5).shape == (6, 5)
+    assert model.log_prob(x, k=5).shape == (6,)
+    assert model.sample(4, seed=0).shape == (4, 1, 28, 28)
+    assert model.decoder_logits(torch.zeros(2, 7, 3)).shape == (2, 7, 784)
+
+
+def test_log_weights_with_a_given_q_and_optimise_q():
+    torch.manual_seed(0)
+    model = V.ConvVAE(latent=3, channels=4)
+    x = (torch.rand(4, 1, 28, 28) < 0.2).float()
+    mu, logvar = model.encode(x)
+    g = lambda s: torch.Generator().manual_seed(s)  # noqa: E731
+    assert torch.allclose(model.log_weights(x, 7, g(0)), model.log_weights(x, 7, g(0), q=(mu, logvar)))
+    mu_s, logvar_s = V.optimise_q(model, x, steps=40, lr=0.05)
+    assert float((V.elbo_at(model, x, mu_s, logvar_s, 200, g(1)) - V.elbo_at(model, x, mu, logvar, 200, g(1))).mean()) > 0
+    with pytest.raises(ValueError, match="q must be"):
+        model.log_weights(x, 3, q=(mu[:2], logvar[:2]))
+    with pytest.raises(ValueError, match="lr"):
+        V.optimise_q(model, x, lr=-1.0)
+
+
+def test_fit_with_warmup_and_shifts_lowers_the_loss():
+    torch.manual_seed(0)
+    x = (torch.rand(60, 1, 28, 28) < 0.2).float()
+    model = V.ConvVAE(latent=2, channels=4)
+    history, _ = V.fit(model, x, x[:20], epochs=4, batch_size=20, lr=3e-3, warmup=2, shift=1, patience=None, progress=False)
+    assert history["val_loss"][-1] < history["val_loss"][0]
+    with pytest.raises(ValueError, match="warmup"):
+        V.fit(V.Autoencoder(latent=2, hidden=(8,)), x, epochs=1, warmup=1, progress=False)
+    with pytest.raises(ValueError, match="dropout"):
+        V.ConvVAE(dropout=-0.1)

@@ -9,6 +9,11 @@
   the KL in closed form (``gaussian_kl``); ``log_prob(x, k)`` is the importance-weighted (IWAE)
   estimate log (1/k) Σ_j p(x, z_j) / q(z_j | x), z_j ~ q(z | x), a lower bound on log p(x) in
   expectation that tightens as k grows; ``sample(n, seed)`` decodes z ~ N(0, I).
+* ``ConvVAE`` — the same VAE with convolutional networks (two stride-2 convolutions down to 7×7,
+  two transposed convolutions back up), the shipped ``vae_mnist``; trained with a KL warm-up
+  (``fit(..., warmup=...)``) and ±1-pixel shifts of the training digits.
+* ``optimise_q`` — a Gaussian q fitted to one digit at a time by gradient ascent on its ELBO:
+  how much of the ELBO's gap is the encoder's (amortisation) and how much the Gaussian family's.
 
 ``fit`` trains either model (Adam, early stopping on a validation split); it is the function the
 notebook calls and the one ``scripts/train_vae.py`` calls to make the shipped checkpoints.
@@ -23,19 +28,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import as_tensor, positive_int
+from .._validate import as_tensor, positive, positive_int
 from . import RecordsArgs
 from .autoregressive import _generator, _shape, check_binary_images
 
 __all__ = [
     "Autoencoder",
     "VAE",
+    "ConvVAE",
+    "optimise_q",
     "gaussian_kl",
     "iwae_curve",
     "fit",
     "validation_split",
     "CHECKPOINTS",
     "CONFIGS",
+    "CONV_KWARGS",
+    "CONV_TRAIN",
+    "elbo_at",
     "TRAIN",
 ]
 
@@ -181,15 +191,25 @@ class VAE(RecordsArgs, _Coder):
 
     @torch.no_grad()
     def log_weights(
-        self, x, k: int, generator: torch.Generator | None = None, chunk: int = 20_000
+        self, x, k: int, generator: torch.Generator | None = None, chunk: int = 20_000, q=None
     ) -> torch.Tensor:
-        """log w_j = log p(x | z_j) + log p(z_j) − log q(z_j | x), z_j ~ q(z | x): (n, k)."""
+        """log w_j = log p(x | z_j) + log p(z_j) − log q(z_j | x), z_j ~ q(z | x): (n, k).
+
+        q: the encoder's q (default), or a pair (mu, logvar), each (n, latent), of any other
+        Gaussian proposal (e.g. ``optimise_q``'s)."""
         k = positive_int(k, "k")
         xf = self._x(x)
+        if q is not None:
+            mu_all, logvar_all = (as_tensor(t, name, ndim=2).to(xf.device) for t, name in zip(q, ("q[0] (mu)", "q[1] (logvar)")))
+            if mu_all.shape != (len(xf), self.latent) or logvar_all.shape != mu_all.shape:
+                raise ValueError(f"q must be (mu, logvar), each ({len(xf)}, {self.latent}).")
         out = []
         per = max(1, chunk // k)  # images per chunk, so that a chunk decodes ~chunk codes
-        for xb in xf.split(per):
-            mu, logvar = self.encoder(xb).chunk(2, dim=-1)
+        for b, xb in enumerate(xf.split(per)):
+            if q is None:
+                mu, logvar = self.encoder(xb).chunk(2, dim=-1)
+            else:
+                mu, logvar = mu_all[b * per : b * per + len(xb)], logvar_all[b * per : b * per + len(xb)]
             std = (0.5 * logvar).exp()
             eps = torch.randn(len(xb), k, self.latent, generator=generator).to(xb.device)
             z = mu[:, None] + std[:, None] * eps
@@ -223,10 +243,112 @@ class VAE(RecordsArgs, _Coder):
         return p if mean else torch.bernoulli(p, generator=g)
 
 
+class _ConvEncoder(nn.Module):
+    """Flat binary images (n, H·W) → (n, out): two 3×3 stride-2 convolutions, then a linear layer."""
+
+    def __init__(self, shape, channels: int, out: int, dropout: float):
+        super().__init__()
+        self.shape = shape
+        c = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c, 3, 2, 1), nn.ReLU(), nn.Conv2d(c, 2 * c, 3, 2, 1), nn.ReLU(),
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(2 * c * _down(shape), out),
+        )  # fmt: skip
+
+    def forward(self, x):
+        return self.net(x.reshape(-1, 1, *self.shape))
+
+
+class _ConvDecoder(nn.Module):
+    """Codes (..., latent) → logits (..., H·W): a linear layer to 7×7 maps, two transposed convolutions."""
+
+    def __init__(self, shape, channels: int, latent: int):
+        super().__init__()
+        self.shape, self.c = shape, channels
+        self.small = ((shape[0] + 3) // 4, (shape[1] + 3) // 4)
+        c = channels
+        self.fc = nn.Sequential(nn.Linear(latent, 2 * c * self.small[0] * self.small[1]), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(c, 1, 4, 2, 1),
+        )  # fmt: skip
+
+    def forward(self, z):
+        lead = z.shape[:-1]
+        h = self.fc(z.reshape(-1, z.shape[-1])).reshape(-1, 2 * self.c, *self.small)
+        out = self.net(h)[:, 0, : self.shape[0], : self.shape[1]]
+        return out.reshape(*lead, self.shape[0] * self.shape[1])
+
+
+def _down(shape) -> int:
+    return ((shape[0] + 3) // 4) * ((shape[1] + 3) // 4)
+
+
+class ConvVAE(VAE):
+    """The VAE with convolutional encoder and decoder (``channels`` and 2·``channels`` feature maps
+    at 14×14 and 7×7), dropout before the encoder's last layer; every method as in ``VAE``."""
+
+    def __init__(self, shape=(28, 28), latent: int = 16, channels: int = 32, dropout: float = 0.0):
+        nn.Module.__init__(self)
+        self.shape = _shape(shape)
+        self.latent = positive_int(latent, "latent")
+        self.channels = positive_int(channels, "channels")
+        if not 0 <= float(dropout) < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        self.dropout = float(dropout)
+        self.encoder = _ConvEncoder(self.shape, self.channels, 2 * self.latent, self.dropout)
+        self.decoder = _ConvDecoder(self.shape, self.channels, self.latent)
+
+
+def optimise_q(
+    model: VAE, x, *, steps: int = 300, lr: float = 0.05, n_samples: int = 16, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best Gaussian q(z | x) = N(μ, diag σ²) for each digit on its own: Adam on μ, log σ² (started
+    at the encoder's) to maximise the ELBO with ``n_samples`` reparameterised draws per step, the
+    decoder fixed. Returns (mu, logvar), each (n, latent). The ELBO at them minus the encoder's ELBO
+    is the *amortisation* error; the IWAE estimate minus it, the limit of the Gaussian family."""
+    steps, n_samples = positive_int(steps, "steps"), positive_int(n_samples, "n_samples")
+    xf = model._x(x)
+    with torch.no_grad():
+        mu0, logvar0 = model.encoder(xf).chunk(2, dim=-1)
+    mu, logvar = mu0.clone().requires_grad_(True), logvar0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([mu, logvar], lr=positive(lr, "lr"))
+    g = torch.Generator().manual_seed(seed)
+    was = model.training
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            eps = torch.randn(n_samples, *mu.shape, generator=g).to(mu.device)
+            z = mu + (0.5 * logvar).exp() * eps
+            elbo = model.log_likelihood(xf, model.decoder(z)).mean(0) - gaussian_kl(mu, logvar)
+            opt.zero_grad()
+            (-elbo.sum()).backward()
+            opt.step()
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+        model.train(was)
+    return mu.detach(), logvar.detach()
+
+
+def elbo_at(model: VAE, x, mu, logvar, n_samples: int = 100, generator=None) -> torch.Tensor:
+    """ELBO(x) for a given q = N(mu, diag e^logvar) (not the encoder's): (n,)."""
+    xf = model._x(x)
+    with torch.no_grad():
+        eps = torch.randn(positive_int(n_samples, "n_samples"), *mu.shape, generator=generator)
+        z = mu + (0.5 * logvar).exp() * eps.to(mu.device)
+        return model.log_likelihood(xf, model.decoder(z)).mean(0) - gaussian_kl(mu, logvar)
+
+
+#: The shipped convolutional VAE and its training (KL warm-up, ±1 px shifts, weight decay).
+CONV_KWARGS = {"shape": (28, 28), "latent": 16, "channels": 16, "dropout": 0.1}
+CONV_TRAIN = dict(TRAIN, epochs=150, lr=2e-3, weight_decay=1e-5, patience=15, warmup=10, shift=1)
+
 CONFIGS.update(
     {
         "ae_mnist": (Autoencoder, {"shape": (28, 28), "latent": 16, "hidden": (256, 128)}, TRAIN),
-        "vae_mnist": (VAE, {"shape": (28, 28), "latent": 16, "hidden": (256, 128)}, dict(TRAIN, epochs=200)),
+        "vae_mnist": (ConvVAE, CONV_KWARGS, CONV_TRAIN),
         "vae2d_mnist": (VAE, {"shape": (28, 28), "latent": 2, "hidden": (256, 128)}, dict(TRAIN, epochs=150)),
     }
 )
@@ -254,21 +376,50 @@ def fit(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     patience: int | None = 10,
+    warmup: int = 0,
+    shift: int = 0,
     seed: int = 0,
     progress: bool = True,
 ):
     """Train an ``Autoencoder`` (squared error) or a ``VAE`` (negative ELBO) with Adam, watching the
     loss on ``val_x`` and keeping the best epoch's weights (early stopping after ``patience``
-    epochs without improvement). Returns (history, seconds)."""
+    epochs without improvement). Returns (history, seconds).
+
+    warmup: epochs over which a VAE's KL weight β rises linearly from 0 to 1 (the training loss is
+    −(reconstruction − β·KL); the validation loss is always the full −ELBO, so keep ``patience``
+    above ``warmup``). shift: training digits moved by a random ±``shift`` pixels each step."""
     from ..train import train
+    from .autoregressive import random_shift
 
     train_x = check_binary_images(train_x, model.shape, "train_x")
     if val_x is not None:
         val_x = check_binary_images(val_x, model.shape, "val_x")
+    warmup = positive_int(warmup, "warmup", minimum=0)
+    shift = positive_int(shift, "shift", minimum=0)
+    if warmup and not isinstance(model, VAE):
+        raise ValueError("warmup weighs a VAE's KL term; the autoencoder has none (use warmup=0).")
+    steps_per_epoch = math.ceil(len(train_x) / positive_int(batch_size, "batch_size"))
+    g = torch.Generator().manual_seed(seed + 1)
+    done = [0]
+
+    def loss_fn(m, x):
+        if not m.training:
+            with torch.no_grad():
+                return m.loss(x)
+        x = random_shift(x, shift, g)
+        done[0] += 1
+        if not warmup:
+            return m.loss(x)
+        beta = min(1.0, done[0] / (warmup * steps_per_epoch))
+        xf = m._x(x)
+        mu, logvar = m.encoder(xf).chunk(2, dim=-1)
+        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        return -(m.log_likelihood(xf, m.decoder(z)) - beta * gaussian_kl(mu, logvar)).mean()
+
     start = time.perf_counter()
     history = train(
         model,
-        lambda m, x: m.loss(x),
+        loss_fn,
         train_x,
         epochs=positive_int(epochs, "epochs"),
         batch_size=batch_size,
