@@ -927,12 +927,12 @@ TOY_CHECKPOINTS = {f"flow_{toy}": toy for toy in TOYS}
 TOY_N_TRAIN, TOY_N_TEST = 10_000, 5_000
 TOY_STEPS, TOY_BATCH, TOY_LR, TOY_EMA, TOY_WEIGHT_DECAY = 4000, 512, 2e-3, 0.999, 1e-4
 REVERSE_CHECKPOINT, REVERSE_STEPS = "flow_8gaussians_reverse_kl", 2000
-#: The digit flow's recipe, budgeted in steps (~10 minutes on one core); DIGIT_SECONDS is only a
+#: The digit flow's recipe, budgeted in steps (~6 minutes on one core); DIGIT_SECONDS is only a
 #: safety stop at that budget (the manifest's steps say whether it ever cut a run short).
 DIGIT_CHECKPOINT = "flow_digits"
 DIGIT_KWARGS = {"n_checker": 0, "n_channel": 6, "n_low": 6, "hidden": 64, "pre": "histogram"}
-DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR, DIGIT_EMA, DIGIT_SECONDS = 800, 64, 1e-3, 0.995, 1200
-DIGIT_EVAL_EVERY = 200
+DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR, DIGIT_EMA, DIGIT_SECONDS = 600, 64, 1e-3, 0.995, 1200
+DIGIT_EVAL_EVERY = 150
 
 
 def toy_split(name: str, n_train: int = TOY_N_TRAIN, n_test: int = TOY_N_TEST):
