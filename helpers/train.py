@@ -263,7 +263,8 @@ def evaluate(model, loss_fn, data, batch_size: int = 512, device=None) -> float:
     for batch in _batches(data, batch_size, False, None):
         batch = _to(batch, dev)
         size = len(batch) if isinstance(batch, torch.Tensor) else len(batch[0])
-        total += float(loss_fn(model, batch)) * size
+        with torch.no_grad():
+            total += float(loss_fn(model, batch)) * size
         n += size
     return total / max(n, 1)
 
