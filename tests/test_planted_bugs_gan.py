@@ -12,15 +12,14 @@ BUGS[lesson] doubles as the list of what each lesson's checks are known to catch
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import pytest
 
+from tests.test_planted_bugs import plant_and_expect_failure
+
 os.environ["COURSE_FAST"] = "1"
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 # lesson: [(what the bug is, text in the cell, its buggy replacement, text of the check cell that must raise)]
 BUGS: dict[str, list[tuple[str, str, str, str]]] = {
@@ -139,70 +138,12 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
 }
 
 
-def _code_cells(stem: str) -> list[str]:
-    nb = json.loads((NOTEBOOKS / f"{stem}.ipynb").read_text())
-    return ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
-
-
-def _find(cells: list[str], text: str, what: str) -> int:
-    hits = [i for i, c in enumerate(cells) if text in c]
-    assert len(hits) >= 1, f"{what}: no code cell contains {text!r} — update BUGS after editing the notebook"
-    return hits[0]
-
-
-def _run(source: str, ns: dict, label: str) -> None:
-    import matplotlib.pyplot as plt
-
-    try:
-        exec(compile(source, label, "exec"), ns)
-    finally:
-        plt.close("all")
-
-
-_SNAPSHOTS: dict[str, dict[int, dict]] = {}
-
-
-def _snapshots(stem: str) -> dict[int, dict]:
-    """Run the clean notebook once up to its last needed check; keep a copy of the variables before
-    each cell that some bug changes."""
-    if stem not in _SNAPSHOTS:
-        cells = _code_cells(stem)
-        starts = {_find(cells, old, stem) for _, old, _, _ in BUGS[stem]}
-        last = max(_find(cells, check, stem) for *_, check in BUGS[stem])
-        ns: dict = {"__name__": "__main__"}
-        saved = {}
-        cwd = os.getcwd()
-        os.chdir(NOTEBOOKS)
-        try:
-            for i, cell in enumerate(cells[: last + 1]):
-                if i in starts:
-                    saved[i] = dict(ns)
-                _run(cell, ns, f"{stem}[{i}]")
-        finally:
-            os.chdir(cwd)
-        _SNAPSHOTS[stem] = saved
-    return _SNAPSHOTS[stem]
-
-
 CASES = [(stem, *bug) for stem, bugs in BUGS.items() for bug in bugs]
 
 
 @pytest.mark.parametrize("stem, what, old, new, check", CASES, ids=[f"{c[0][:2]}-{c[1]}" for c in CASES])
 def test_lesson_check_catches_the_planted_bug(stem, what, old, new, check):
-    cells = _code_cells(stem)
-    start, stop = _find(cells, old, what), _find(cells, check, what)
-    assert start <= stop, f"{what}: the buggy cell must come before the check that catches it"
-    assert cells[start].count(old) == 1, f"{what}: {old!r} must occur once in its cell"
-    ns = dict(_snapshots(stem)[start])
-    cwd = os.getcwd()
-    os.chdir(NOTEBOOKS)
-    try:
-        with pytest.raises(AssertionError):  # CheckFailed is an AssertionError
-            for i in range(start, stop + 1):
-                source = cells[i].replace(old, new) if i == start else cells[i]
-                _run(source, ns, f"{stem}[{i}] with '{what}'")
-    finally:
-        os.chdir(cwd)
+    plant_and_expect_failure(stem, what, old, new, check, BUGS)
 
 
 def test_every_lesson_has_planted_bugs_including_an_exercise():
