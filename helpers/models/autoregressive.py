@@ -430,31 +430,10 @@ def causality_violations(model: PixelAutoregressive, n: int = 4, seed: int = 0) 
     return int((dependence[upper] != 0).sum())
 
 
-def fit_made(
-    model: MADE,
-    train_x,
-    val_x=None,
-    *,
-    epochs: int = 60,
-    batch_size: int = 100,
-    lr: float = 2e-3,
-    weight_decay: float = 0.0,
-    patience: int | None = 8,
-    seed: int = 0,
-    progress: bool = True,
-):
-    """Maximum likelihood for MADE: Adam on the mean NLL (nats per image), with early stopping on
-    ``val_x`` (the best epoch's weights are kept). Returns (history, seconds)."""
+def _fit_nll(model, loss_fn, train_x, val_x, epochs, batch_size, lr, weight_decay, patience, seed, progress):
+    """The one loop of fit_made and fit_pixelcnn: helpers.train.train on the mean NLL, early stopping
+    on ``val_x`` when given. Returns (history, seconds)."""
     from ..train import train
-
-    train_x = check_binary_images(train_x, model.shape, "train_x").flatten(1)
-    if val_x is not None:
-        val_x = check_binary_images(val_x, model.shape, "val_x").flatten(1)
-    with torch.no_grad():  # start from the independent-pixel model: output biases = pixel log-odds
-        model.layers[-1].bias.copy_(_smoothed_logit(train_x.sum(0), torch.tensor(float(len(train_x))), 1.0))
-
-    def loss_fn(m, x):
-        return -m.log_prob(x).mean()
 
     start = time.perf_counter()
     history = train(
@@ -472,6 +451,33 @@ def fit_made(
         progress=progress,
     )
     return history, time.perf_counter() - start
+
+
+def fit_made(
+    model: MADE,
+    train_x,
+    val_x=None,
+    *,
+    epochs: int = 60,
+    batch_size: int = 100,
+    lr: float = 2e-3,
+    weight_decay: float = 0.0,
+    patience: int | None = 8,
+    seed: int = 0,
+    progress: bool = True,
+):
+    """Maximum likelihood for MADE: Adam on the mean NLL (nats per image), with early stopping on
+    ``val_x`` (the best epoch's weights are kept). Returns (history, seconds)."""
+    train_x = check_binary_images(train_x, model.shape, "train_x").flatten(1)
+    if val_x is not None:
+        val_x = check_binary_images(val_x, model.shape, "val_x").flatten(1)
+    with torch.no_grad():  # start from the independent-pixel model: output biases = pixel log-odds
+        model.layers[-1].bias.copy_(_smoothed_logit(train_x.sum(0), torch.tensor(float(len(train_x))), 1.0))
+
+    def loss_fn(m, x):
+        return -m.log_prob(x).mean()
+
+    return _fit_nll(model, loss_fn, train_x, val_x, epochs, batch_size, lr, weight_decay, patience, seed, progress)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,33 +653,15 @@ def fit_pixelcnn(
     """Maximum likelihood for the PixelCNN: Adam on the mean NLL (nats per image) of training digits
     each moved by a random ±``shift`` pixels (0: no augmentation), early stopping on the unshifted
     ``val_x`` (the best epoch's weights kept). Returns (history, seconds)."""
-    from ..train import train
-
     train_x = check_binary_images(train_x, model.shape, "train_x")
     if val_x is not None:
         val_x = check_binary_images(val_x, model.shape, "val_x")
     shift = positive_int(shift, "shift", minimum=0)
     g = torch.Generator().manual_seed(seed + 1)
 
-    def loss_fn(m, x):
+    def loss_fn(m, x):  # validation (eval mode, no gradients in train's evaluate) sees unshifted digits
         if not m.training:
-            with torch.no_grad():
-                return -m.log_prob(x).mean()
+            return -m.log_prob(x).mean()
         return -m.log_prob(random_shift(x, shift, g)).mean()
 
-    start = time.perf_counter()
-    history = train(
-        model,
-        loss_fn,
-        train_x,
-        epochs=positive_int(epochs, "epochs"),
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        val_data=val_x,
-        patience=patience if val_x is not None else None,
-        device="cpu",
-        seed=seed,
-        progress=progress,
-    )
-    return history, time.perf_counter() - start
+    return _fit_nll(model, loss_fn, train_x, val_x, epochs, batch_size, lr, weight_decay, patience, seed, progress)
