@@ -55,6 +55,26 @@ def fit_toy_recipe(model, x, steps: int):
     )
 
 
+def save_toy_flow(name, model, toy_name, n_train, steps, seconds, scores, directory=None):
+    """Save a 2-D flow trained by ``fit_toy_recipe`` with its recipe and held-out scores."""
+    return save_pretrained(
+        name,
+        model,
+        directory=directory,
+        data={"toy": toy_name, "n_train": n_train, "seed": 1},
+        script=SCRIPT,
+        steps=steps,
+        seconds=seconds,
+        batch_size=flows.TOY_BATCH,
+        lr=flows.TOY_LR,
+        ema=flows.TOY_EMA,
+        weight_decay=flows.TOY_WEIGHT_DECAY,
+        threads=torch.get_num_threads(),
+        parameters=sum(p.numel() for p in model.parameters()),
+        **scores,
+    )
+
+
 def train_toy_flows(steps: int, dry_run: bool, families, toys) -> None:
     """Each (family, toy): the same split, the same fit_forward_kl, the same steps, batch and lr."""
     for toy_name in toys:
@@ -74,21 +94,7 @@ def train_toy_flows(steps: int, dry_run: bool, families, toys) -> None:
                 flush=True,
             )
             if not dry_run:
-                save_pretrained(
-                    name,
-                    model,
-                    data={"toy": toy_name, "n_train": flows.TOY_N_TRAIN, "seed": 1},
-                    script=SCRIPT,
-                    steps=done,
-                    seconds=seconds,
-                    batch_size=flows.TOY_BATCH,
-                    lr=flows.TOY_LR,
-                    ema=flows.TOY_EMA,
-                    weight_decay=flows.TOY_WEIGHT_DECAY,
-                    threads=torch.get_num_threads(),
-                    parameters=sum(p.numel() for p in model.parameters()),
-                    **scores,
-                )
+                save_toy_flow(name, model, toy_name, flows.TOY_N_TRAIN, done, seconds, scores)
 
 
 def train_budget(dry_run: bool, which) -> None:
@@ -110,20 +116,7 @@ def train_budget(dry_run: bool, which) -> None:
             flush=True,
         )
         if not dry_run:
-            save_pretrained(
-                name,
-                model,
-                data={"toy": "checkerboard", "n_train": len(x), "seed": 1},
-                script=SCRIPT,
-                steps=len(history["loss"]),
-                seconds=seconds,
-                batch_size=flows.TOY_BATCH,
-                lr=flows.TOY_LR,
-                ema=flows.TOY_EMA,
-                weight_decay=flows.TOY_WEIGHT_DECAY,
-                threads=torch.get_num_threads(),
-                **scores,
-            )
+            save_toy_flow(name, model, "checkerboard", len(x), len(history["loss"]), seconds, scores)
 
 
 def train_reverse(dry_run: bool) -> None:
