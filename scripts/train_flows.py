@@ -75,8 +75,9 @@ def save_toy_flow(name, model, toy_name, n_train, steps, seconds, scores, direct
     )
 
 
-def train_toy_flows(steps: int, dry_run: bool, families, toys) -> None:
-    """Each (family, toy): the same split, the same fit_forward_kl, the same steps, batch and lr."""
+def train_toy_flows(steps: int | None, dry_run: bool, families, toys) -> None:
+    """Each (family, toy): the same split, the same fit_forward_kl, the same steps (``TOY_STEPS[toy]``
+    unless ``steps`` overrides it), batch and lr."""
     for toy_name in toys:
         dist, train_x, test_x = flows.toy_split(toy_name)
         entropy = dist.entropy(n=200_000)
@@ -84,7 +85,7 @@ def train_toy_flows(steps: int, dry_run: bool, families, toys) -> None:
             name = f"{family}_{toy_name}"
             helpers.seed_everything(0)
             model = flows.TOY_FAMILIES[family]()
-            history, seconds = fit_toy_recipe(model, train_x, steps)
+            history, seconds = fit_toy_recipe(model, train_x, steps or flows.TOY_STEPS[toy_name])
             done = len(history["loss"])
             scores = toy_nll(model, dist, test_x)
             print(
@@ -99,12 +100,9 @@ def train_toy_flows(steps: int, dry_run: bool, families, toys) -> None:
 
 def train_budget(dry_run: bool, which) -> None:
     """What more would buy on the checkerboard, the toy furthest from its entropy: the same recipe
-    with twice the steps (same 10,000 points), and with the same steps on 100,000 fresh points."""
+    with twice the steps on the same 10,000 points, and twice the steps on 100,000 fresh points."""
     dist, train_x, test_x = flows.toy_split("checkerboard")
-    runs = {
-        "flow_checkerboard_8000steps": (train_x, 2 * flows.TOY_STEPS),
-        "flow_checkerboard_100k": (dist.sample(100_000, seed=1), flows.TOY_STEPS),
-    }
+    runs = {name: (train_x if n == flows.TOY_N_TRAIN else dist.sample(n, seed=1), steps) for name, (n, steps) in flows.BUDGET_RUNS.items()}
     for name in which:
         x, steps = runs[name]
         helpers.seed_everything(0)
@@ -209,7 +207,7 @@ def main() -> None:
     parser.add_argument(
         "--budget-run",
         nargs="*",
-        default=["flow_checkerboard_8000steps", "flow_checkerboard_100k"],
+        default=list(flows.BUDGET_RUNS),
         help="with `budget`: which of the two longer checkerboard runs to train",
     )
     parser.add_argument(
@@ -225,7 +223,7 @@ def main() -> None:
     args = parser.parse_args()
     helpers.banner()
     if args.which in ("all", "toys"):
-        train_toy_flows(args.steps or flows.TOY_STEPS, args.dry_run, args.family, args.toy)
+        train_toy_flows(args.steps, args.dry_run, args.family, args.toy)
     if args.which in ("all", "reverse"):
         train_reverse(args.dry_run)
     if args.which in ("all", "budget"):
