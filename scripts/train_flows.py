@@ -100,7 +100,8 @@ def train_toy_flows(steps: int | None, dry_run: bool, families, toys) -> None:
 
 def train_budget(dry_run: bool, which) -> None:
     """What more would buy on the checkerboard, the toy furthest from its entropy: the same recipe
-    with twice the steps on the same 10,000 points, and twice the steps on 100,000 fresh points."""
+    with twice the steps on the same 10,000 points, and half the steps on 100,000 fresh points
+    (``flows.BUDGET_RUNS``)."""
     dist, train_x, test_x = flows.toy_split("checkerboard")
     runs = {name: (train_x if n == flows.TOY_N_TRAIN else dist.sample(n, seed=1), steps) for name, (n, steps) in flows.BUDGET_RUNS.items()}
     for name in which:

@@ -44,8 +44,8 @@ BUGS = {
         ),
         (
             "the longer checkerboard runs swapped in the budget table",
-            '("flow_checkerboard_8000steps", "8,000 steps, 10,000 points"),\n    ("flow_checkerboard_100k", "4,000 steps, 100,000 points"),',
-            '("flow_checkerboard_100k", "8,000 steps, 10,000 points"),\n    ("flow_checkerboard_8000steps", "4,000 steps, 100,000 points"),',
+            '("flow_checkerboard_16000steps", "16,000 steps, 10,000 points"),\n    ("flow_checkerboard_100k", "4,000 steps, 100,000 points"),',
+            '("flow_checkerboard_100k", "16,000 steps, 10,000 points"),\n    ("flow_checkerboard_16000steps", "4,000 steps, 100,000 points"),',
             "kl_budget = budget_table",
         ),
     ]
