@@ -492,7 +492,7 @@ def test_own_losses_replace_the_librarys_and_train_the_same_model():
     assert h_own2["d_loss"] == h_lib["d_loss"] and h_own2["g_loss"] == h_lib["g_loss"]
     assert all(torch.equal(a, b) for a, b in zip(m_own2.G.parameters(), m_lib.G.parameters()))
     # the saturating loss given as the learner's is the library's "minimax"
-    _, h_sat = _train_tiny(g_loss_fn=lambda l: gan.generator_loss(l, "minimax"))
+    _, h_sat = _train_tiny(g_loss_fn=lambda logits: gan.generator_loss(logits, "minimax"))
     _, h_mm = _train_tiny(loss="minimax")
     assert h_sat["g_loss"] == h_mm["g_loss"]
 
@@ -503,12 +503,23 @@ def test_own_losses_are_validated_by_name():
     with pytest.raises(ValueError, match="d_loss_fn must be a function"):
         gan.train_adversarial(m, data, 1, d_loss_fn=3.0)
     with pytest.raises(ValueError, match="g_loss_fn replaces a GAN's loss"):
-        gan.train_adversarial(m, data, 1, loss="wgan-gp", g_loss_fn=lambda l: -l.mean())
+        gan.train_adversarial(m, data, 1, loss="wgan-gp", g_loss_fn=lambda logits: -logits.mean())
     with pytest.raises(ValueError, match="d_loss_fn: label smoothing"):
         gan.train_adversarial(m, data, 1, d_loss_fn=gan.discriminator_loss, real_label=0.9)
     with pytest.raises(ValueError, match="g_loss_fn must return one number"):
-        gan.train_adversarial(m, data, 1, batch_size=8, g_loss_fn=lambda l: torch.nn.functional.softplus(-l))
+        gan.train_adversarial(
+            m, data, 1, batch_size=8, g_loss_fn=lambda logits: torch.nn.functional.softplus(-logits)
+        )
     with pytest.raises(ValueError, match="d_loss_fn returned a tensor with no gradient"):
         gan.train_adversarial(m, data, 1, batch_size=8, d_loss_fn=lambda r, f: torch.tensor(0.5))
     with pytest.raises(ValueError, match="g_loss_fn must return one number"):
-        gan.train_adversarial(m, data, 1, batch_size=8, g_loss_fn=lambda l: 0.5)
+        gan.train_adversarial(m, data, 1, batch_size=8, g_loss_fn=lambda logits: 0.5)
+
+
+def test_train_ring_passes_head_start_and_callback():
+    seen = []
+    model, h = gan.train_ring(
+        "gan", seed=0, steps=2, warmup_critic=4, callback=lambda s, m: seen.append((s, m))
+    )
+    assert [s for s, _ in seen] == [1, 2] and all(m is model for _, m in seen)
+    assert len(h["g_loss"]) == 2

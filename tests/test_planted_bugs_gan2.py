@@ -23,7 +23,9 @@ os.environ["COURSE_FAST"] = "1"
 
 STEM = "09_gan"
 CHECK = "modes covered: your run vs the reference run − 2"
-D_USED = "d_used = discriminator_loss if d_loss_status != check.NOT_ATTEMPTED else solution_discriminator_loss"
+D_USED = (
+    "d_used = discriminator_loss if d_loss_status != check.NOT_ATTEMPTED else solution_discriminator_loss"
+)
 G_USED = "g_used = nonsaturating_loss if ns_status != check.NOT_ATTEMPTED else solution_nonsaturating_loss"
 SOFTPLUS = "torch.nn.functional.softplus"
 
@@ -125,7 +127,9 @@ def test_a_right_answer_written_differently_passes_the_training_check():
     os.chdir(harness.NOTEBOOKS)
     try:
         for i in range(start, stop + 1):
-            harness._run(cells[i].replace(old, new) if i == start else cells[i], ns, f"{STEM}[{i}] with '{what}'")
+            harness._run(
+                cells[i].replace(old, new) if i == start else cells[i], ns, f"{STEM}[{i}] with '{what}'"
+            )
     finally:
         os.chdir(cwd)
         torch.set_default_dtype(torch.float32)

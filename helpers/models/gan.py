@@ -115,11 +115,13 @@ def train_ring(
     d_loss_fn: Callable | None = None,
     g_loss_fn: Callable | None = None,
     warmup_critic: int = 0,
+    callback: Callable | None = None,
 ):
     """A fresh ``RingGAN`` trained on the ring with the shared recipe ``RING``: (model, history).
     ``penalty(critic, x_hat)``: WGAN-GP's penalty in place of ``penalty_at``; ``d_loss_fn(real_logits,
     fake_logits)`` and ``g_loss_fn(fake_logits)``: a GAN's two losses in place of the library's;
     ``warmup_critic``: D's head start (see ``train_adversarial``; the shipped models have none).
+    ``callback(step, model)`` runs after each generator step (its time is not counted).
     The record is taken every ``RING["steps"] // 25`` steps whatever ``steps``, so a shorter live run
     records at the same steps as the shipped models."""
     from ..config import seed_everything
@@ -140,6 +142,7 @@ def train_ring(
         d_loss_fn=d_loss_fn,
         g_loss_fn=g_loss_fn,
         warmup_critic=warmup_critic,
+        callback=None if callback is None else (lambda step: callback(step, model)),
         progress=progress,
     )
     return model, history
@@ -496,9 +499,13 @@ def _as_loss(value, name: str) -> torch.Tensor:
     """A user loss function's output as the scalar tensor to backpropagate, or a ValueError."""
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-        raise ValueError(f"{name} must return one number (a scalar tensor: the batch's mean loss), got {shape}.")
+        raise ValueError(
+            f"{name} must return one number (a scalar tensor: the batch's mean loss), got {shape}."
+        )
     if not value.requires_grad:
-        raise ValueError(f"{name} returned a tensor with no gradient: compute it from the logits with torch operations.")
+        raise ValueError(
+            f"{name} returned a tensor with no gradient: compute it from the logits with torch operations."
+        )
     return value.reshape(())
 
 
@@ -560,11 +567,15 @@ def train_adversarial(
     clip, gp_weight = positive(clip, "clip"), positive(gp_weight, "gp_weight")
     for name, fn in (("d_loss_fn", d_loss_fn), ("g_loss_fn", g_loss_fn)):
         if fn is not None and not callable(fn):
-            raise ValueError(f"{name} must be a function of the discriminator's logits, got {type(fn).__name__}.")
+            raise ValueError(
+                f"{name} must be a function of the discriminator's logits, got {type(fn).__name__}."
+            )
         if fn is not None and loss not in ("gan", "minimax"):
             raise ValueError(f"{name} replaces a GAN's loss; loss is {loss!r}, not 'gan' or 'minimax'.")
     if d_loss_fn is not None and real_label != 1:
-        raise ValueError("d_loss_fn: label smoothing (real_label < 1) is discriminator_loss's; put it in d_loss_fn.")
+        raise ValueError(
+            "d_loss_fn: label smoothing (real_label < 1) is discriminator_loss's; put it in d_loss_fn."
+        )
     G, D = model.G, model.D
     G_shown = getattr(model, "G_ema", None)  # the generator the snapshots and records show
     G_shown = G if G_shown is None else G_shown
@@ -660,7 +671,11 @@ def train_adversarial(
             if loss == "wgan-clip":
                 clip_weights(D, clip)
         fake_logits = D(G(z(batch_size)))
-        g_loss = generator_loss(fake_logits, loss) if g_loss_fn is None else _as_loss(g_loss_fn(fake_logits), "g_loss_fn")
+        g_loss = (
+            generator_loss(fake_logits, loss)
+            if g_loss_fn is None
+            else _as_loss(g_loss_fn(fake_logits), "g_loss_fn")
+        )
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
