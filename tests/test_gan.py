@@ -460,3 +460,66 @@ def test_dann_lives_in_its_own_module_and_the_shelf_finds_it():
         assert entry(name)["class"] == "helpers.models.dann.DANN"
         assert isinstance(pretrained(name), dann.DANN)
     assert not hasattr(gan, "DANN"), "DANN moved to helpers.models.dann"
+
+
+def _tiny_ring_gan():
+    torch.manual_seed(0)
+    return gan.RingGAN("gan", hidden=8, n_records=2, n_snapshots=2, snapshot_points=10)
+
+
+def _train_tiny(**kw):
+    m = _tiny_ring_gan()
+    h = gan.train_adversarial(m, lambda n, g: RING._sample(n, g), 5, batch_size=16, n_quality=10, **kw)
+    return m, h
+
+
+def test_own_losses_replace_the_librarys_and_train_the_same_model():
+    # lesson 09's exercise: the learner's losses in place of discriminator_loss / generator_loss
+    seen = {"d": 0, "g": 0}
+
+    def d_fn(real_logits, fake_logits):
+        seen["d"] += 1
+        return gan.discriminator_loss(real_logits, fake_logits)
+
+    def g_fn(fake_logits):
+        seen["g"] += 1
+        return gan.generator_loss(fake_logits, "gan")
+
+    m_lib, h_lib = _train_tiny()
+    m_own, h_own = _train_tiny(d_loss_fn=d_fn, g_loss_fn=g_fn, warmup_critic=3)
+    assert seen == {"d": 5 * 3, "g": 5}  # every D step (3 per generator step while early) and G step
+    m_own2, h_own2 = _train_tiny(d_loss_fn=d_fn, g_loss_fn=g_fn)
+    assert h_own2["d_loss"] == h_lib["d_loss"] and h_own2["g_loss"] == h_lib["g_loss"]
+    assert all(torch.equal(a, b) for a, b in zip(m_own2.G.parameters(), m_lib.G.parameters()))
+    # the saturating loss given as the learner's is the library's "minimax"
+    _, h_sat = _train_tiny(g_loss_fn=lambda logits: gan.generator_loss(logits, "minimax"))
+    _, h_mm = _train_tiny(loss="minimax")
+    assert h_sat["g_loss"] == h_mm["g_loss"]
+
+
+def test_own_losses_are_validated_by_name():
+    m = _tiny_ring_gan()
+    data = lambda n, g: RING._sample(n, g)  # noqa: E731
+    with pytest.raises(ValueError, match="d_loss_fn must be a function"):
+        gan.train_adversarial(m, data, 1, d_loss_fn=3.0)
+    with pytest.raises(ValueError, match="g_loss_fn replaces a GAN's loss"):
+        gan.train_adversarial(m, data, 1, loss="wgan-gp", g_loss_fn=lambda logits: -logits.mean())
+    with pytest.raises(ValueError, match="d_loss_fn: label smoothing"):
+        gan.train_adversarial(m, data, 1, d_loss_fn=gan.discriminator_loss, real_label=0.9)
+    with pytest.raises(ValueError, match="g_loss_fn must return one number"):
+        gan.train_adversarial(
+            m, data, 1, batch_size=8, g_loss_fn=lambda logits: torch.nn.functional.softplus(-logits)
+        )
+    with pytest.raises(ValueError, match="d_loss_fn returned a tensor with no gradient"):
+        gan.train_adversarial(m, data, 1, batch_size=8, d_loss_fn=lambda r, f: torch.tensor(0.5))
+    with pytest.raises(ValueError, match="g_loss_fn must return one number"):
+        gan.train_adversarial(m, data, 1, batch_size=8, g_loss_fn=lambda logits: 0.5)
+
+
+def test_train_ring_passes_head_start_and_callback():
+    seen = []
+    model, h = gan.train_ring(
+        "gan", seed=0, steps=2, warmup_critic=4, callback=lambda s, m: seen.append((s, m))
+    )
+    assert [s for s, _ in seen] == [1, 2] and all(m is model for _, m in seen)
+    assert len(h["g_loss"]) == 2

@@ -112,9 +112,16 @@ def train_ring(
     progress: bool = False,
     penalty: Callable | None = None,
     lr: float | None = None,
+    d_loss_fn: Callable | None = None,
+    g_loss_fn: Callable | None = None,
+    warmup_critic: int = 0,
+    callback: Callable | None = None,
 ):
     """A fresh ``RingGAN`` trained on the ring with the shared recipe ``RING``: (model, history).
-    ``penalty(critic, x_hat)``: WGAN-GP's penalty in place of ``penalty_at`` (see ``train_adversarial``).
+    ``penalty(critic, x_hat)``: WGAN-GP's penalty in place of ``penalty_at``; ``d_loss_fn(real_logits,
+    fake_logits)`` and ``g_loss_fn(fake_logits)``: a GAN's two losses in place of the library's;
+    ``warmup_critic``: D's head start (see ``train_adversarial``; the shipped models have none).
+    ``callback(step, model)`` runs after each generator step (its time is not counted).
     The record is taken every ``RING["steps"] // 25`` steps whatever ``steps``, so a shorter live run
     records at the same steps as the shipped models."""
     from ..config import seed_everything
@@ -132,6 +139,10 @@ def train_ring(
         seed=seed,
         record_every=RING["steps"] // 25,
         penalty=penalty,
+        d_loss_fn=d_loss_fn,
+        g_loss_fn=g_loss_fn,
+        warmup_critic=warmup_critic,
+        callback=None if callback is None else (lambda step: callback(step, model)),
         progress=progress,
     )
     return model, history
@@ -484,6 +495,20 @@ def _emd_quality(fake: torch.Tensor, real: torch.Tensor) -> float:
     return emd(fake, real)
 
 
+def _as_loss(value, name: str) -> torch.Tensor:
+    """A user loss function's output as the scalar tensor to backpropagate, or a ValueError."""
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(
+            f"{name} must return one number (a scalar tensor: the batch's mean loss), got {shape}."
+        )
+    if not value.requires_grad:
+        raise ValueError(
+            f"{name} returned a tensor with no gradient: compute it from the logits with torch operations."
+        )
+    return value.reshape(())
+
+
 def train_adversarial(
     model: RingGAN | DCGAN,
     sample_data: Callable[[int, torch.Generator], torch.Tensor],
@@ -506,6 +531,8 @@ def train_adversarial(
     real_label: float = 1.0,
     callback: Callable[[int], None] | None = None,
     penalty: Callable | None = None,
+    d_loss_fn: Callable | None = None,
+    g_loss_fn: Callable | None = None,
     progress: bool = False,
 ) -> dict:
     """Train ``model.G`` against ``model.D`` for ``steps`` generator steps; returns a history dict.
@@ -526,7 +553,10 @@ def train_adversarial(
     snapshots and the quality record then come from the averaged generator. ``callback(step)``
     runs after each generator step (e.g. an evaluation; its time is in ``history["callback_seconds"]``).
     ``penalty(critic, x_hat)`` replaces ``penalty_at`` in WGAN-GP (lesson 10's exercise trains with
-    the learner's own); ``interpolates`` still draws the points x̂.
+    the learner's own); ``interpolates`` still draws the points x̂. For ``"gan"`` and ``"minimax"``,
+    ``d_loss_fn(real_logits, fake_logits)`` replaces ``discriminator_loss`` in D's step and
+    ``g_loss_fn(fake_logits)`` replaces ``generator_loss`` in G's (lesson 09's exercise trains with the
+    learner's own); the record still scores D with ``discriminator_loss``.
     """
     steps = positive_int(steps, "steps")
     loss = one_of(loss or model.loss, "loss", LOSSES)
@@ -535,6 +565,17 @@ def train_adversarial(
         n_critic if n_critic is not None else (5 if loss.startswith("wgan") else 1), "n_critic"
     )
     clip, gp_weight = positive(clip, "clip"), positive(gp_weight, "gp_weight")
+    for name, fn in (("d_loss_fn", d_loss_fn), ("g_loss_fn", g_loss_fn)):
+        if fn is not None and not callable(fn):
+            raise ValueError(
+                f"{name} must be a function of the discriminator's logits, got {type(fn).__name__}."
+            )
+        if fn is not None and loss not in ("gan", "minimax"):
+            raise ValueError(f"{name} replaces a GAN's loss; loss is {loss!r}, not 'gan' or 'minimax'.")
+    if d_loss_fn is not None and real_label != 1:
+        raise ValueError(
+            "d_loss_fn: label smoothing (real_label < 1) is discriminator_loss's; put it in d_loss_fn."
+        )
     G, D = model.G, model.D
     G_shown = getattr(model, "G_ema", None)  # the generator the snapshots and records show
     G_shown = G if G_shown is None else G_shown
@@ -616,7 +657,9 @@ def train_adversarial(
             with torch.no_grad():
                 fake = G(z(batch_size))
             d_real, d_fake = D(real), D(fake)
-            if loss in ("gan", "minimax"):
+            if d_loss_fn is not None:
+                d_loss = _as_loss(d_loss_fn(d_real, d_fake), "d_loss_fn")
+            elif loss in ("gan", "minimax"):
                 d_loss = discriminator_loss(d_real, d_fake, real_label)
             else:
                 d_loss = d_fake.mean() - d_real.mean()
@@ -627,7 +670,12 @@ def train_adversarial(
             opt_d.step()
             if loss == "wgan-clip":
                 clip_weights(D, clip)
-        g_loss = generator_loss(D(G(z(batch_size))), loss)
+        fake_logits = D(G(z(batch_size)))
+        g_loss = (
+            generator_loss(fake_logits, loss)
+            if g_loss_fn is None
+            else _as_loss(g_loss_fn(fake_logits), "g_loss_fn")
+        )
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
