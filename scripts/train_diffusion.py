@@ -3,7 +3,7 @@
 Usage (from the repository root):
 
     COURSE_THREADS=2 python scripts/train_diffusion.py             # both
-    COURSE_THREADS=1 python scripts/train_diffusion.py toy         # the four 2-D models (12,000 steps, ~4 min each)
+    COURSE_THREADS=1 python scripts/train_diffusion.py toy         # the four 2-D models (12,000 steps, ~2 min each)
     COURSE_THREADS=1 python scripts/train_diffusion.py two_moons   # one of them: ddpm_two_moons
     COURSE_THREADS=2 python scripts/train_diffusion.py digits      # DDPM on 14×14 digits (~8 min)
     python scripts/train_diffusion.py digits --steps 20 --dry-run  # a smoke test that saves nothing

@@ -720,7 +720,8 @@ TOYS = ("8gaussians", "two_moons", "checkerboard", "pinwheel")
 TOY_CHECKPOINTS = {toy: f"ddpm_{toy}" for toy in TOYS}
 TOY_CHECKPOINT, TOY_DATA = "ddpm_two_moons", "two_moons"
 #: Budgeted in steps, not seconds, so that a retrain gives the same model on a busy machine as on a quiet one
-#: (~4 minutes each on one quiet core). TOY_SECONDS stays None: no time limit in the recipe.
+#: (~2 minutes each on one core). Longer overfits the 10,000 points: 40,000 steps gave a held-out −ELBO of
+#: 0.341 on 8 Gaussians and 2.252 on the checkerboard, against 0.331 and 2.123 at 12,000. TOY_SECONDS stays None: no time limit in the recipe.
 TOY_STEPS, TOY_BATCH, TOY_LR, TOY_EMA, TOY_SECONDS = 12_000, 512, 2e-3, 0.999, None
 DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR = "ddpm_digits", 2000, 64, 2e-3
 DIGIT_SIZE, DIGIT_CHANNELS, DIGIT_SECONDS = 14, 24, 210
