@@ -792,7 +792,7 @@ TOYS = ("8gaussians", "two_moons", "checkerboard", "pinwheel")
 TOY_CHECKPOINTS = {toy: f"ddpm_{toy}" for toy in TOYS}
 TOY_CHECKPOINT, TOY_DATA = "ddpm_two_moons", "two_moons"
 TOY_STEPS, TOY_BATCH, TOY_LR, TOY_EMA, TOY_SECONDS = 100_000, 512, 2e-3, 0.999, 420
-#: The digit DDPM at full resolution, budgeted in steps (~14 minutes on one core); DIGIT_SECONDS is
+#: The digit DDPM at full resolution, budgeted in steps (~10 minutes on one core); DIGIT_SECONDS is
 #: only a safety stop. The U-Net folds 2×2 pixels into 4 channels, then runs at 14×14 (32 channels)
 #: and 7×7 (64, with self-attention): every one of the 28×28 pixels is modelled.
 DIGIT_CHECKPOINT, DIGIT_STEPS, DIGIT_BATCH, DIGIT_LR, DIGIT_EMA = "ddpm_digits", 3600, 64, 2e-3, 0.999
