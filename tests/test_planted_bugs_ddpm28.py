@@ -61,6 +61,12 @@ BUGS: list[tuple[str, str, str, str]] = [
         "the best FD vs real digits via 14×14",
     ),
     (
+        "the DDIM row of the roughness table fed the ancestral samples",
+        '(f"DDIM, {last} steps", last_samples["ddim"]),',
+        '(f"DDIM, {last} steps", last_samples["ancestral"]),',
+        "distance from the real digits' value, DDIM vs ancestral",
+    ),
+    (
         "training digits passed off as samples (a memorising model)",
         "nearest = nearest_rms(ddpm_samples)",
         "nearest = nearest_rms(train_digits[:N_DIGITS])",
