@@ -371,7 +371,9 @@ def test_digit_ddpm_at_28_samples_digits_and_refuses_bad_sizes():
 def test_fit_callback_sees_the_averaged_weights():
     m = diffusion.ToyDDPM(T=10, hidden=8, n_hidden=1)
     seen = []
-    diffusion.fit(m, torch.randn(64, 2), steps=6, batch_size=16, ema=0.9, callback=lambda k, w: seen.append((k, w)))
+    diffusion.fit(
+        m, torch.randn(64, 2), steps=6, batch_size=16, ema=0.9, callback=lambda k, w: seen.append((k, w))
+    )
     assert [k for k, _ in seen] == [1, 2, 3, 4, 5, 6]
     assert seen[-1][1] is not m, "with an EMA the callback gets the averaged copy"
     assert all(torch.equal(a, b) for a, b in zip(seen[-1][1].state_dict().values(), m.state_dict().values()))
