@@ -79,6 +79,12 @@ BUGS: list[tuple[str, str, str, str]] = [
         "FD at half the steps vs all of them",
     ),
     (
+        "the complete shorter run and the shipped run swapped in their comparison",
+        'other["judge_ancestral"]["fd"],\n    full["fd"],\n    f"FD of the complete',
+        'full["fd"],\n    other["judge_ancestral"]["fd"],\n    f"FD of the complete',
+        "run vs the shipped run",
+    ),
+    (
         "the loss curve read backwards",
         'curve = digit_entry["loss_curve"]',
         'curve = digit_entry["loss_curve"][::-1]',
