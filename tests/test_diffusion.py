@@ -314,3 +314,66 @@ def test_vdm_bad_input_is_refused():
         diffusion.GaussianDiffusion([0.0, 0.0], [[1.0]])
     with pytest.raises(ValueError, match="n_freq"):
         diffusion.ToyVDM(n_freq=-1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, sizes",
+    [
+        (dict(mults=(1, 2, 2)), [28, 14, 7]),  # full resolution: 28 → 14 → 7 and back
+        (dict(mults=(1, 2), patch=2), [14, 7]),  # 2×2 pixels folded into 4 channels first
+        (dict(mults=(1, 2, 4), attention=True), [28, 14, 7]),
+    ],
+)
+def test_unet_at_28_goes_down_to_7_and_back(kwargs, sizes):
+    """Every level of the U-Net at the size it should have, and a 28×28 output the same shape as the input."""
+    net = diffusion.UNet(channels=8, T=10, **kwargs)
+    seen = []
+    hooks = [b.register_forward_hook(lambda m, i, o: seen.append(o.shape[-1])) for b in [*net.down, net.mid1]]
+    x = torch.randn(3, 1, 28, 28)
+    out = net(x, torch.tensor([1, 5, 10]))
+    for h in hooks:
+        h.remove()
+    assert out.shape == x.shape, f"the U-Net must return (3, 1, 28, 28), got {tuple(out.shape)}"
+    assert seen == sizes, f"levels at sizes {seen}, expected {sizes}"
+
+
+def test_unet_output_depends_on_every_pixel_and_the_skip_is_used():
+    """A pixel's prediction sees the whole 28×28 input through the 7×7 level (the receptive field
+    covers the image), and with patch folding the fold and unfold are inverse (pixel k in, pixel k out)."""
+    torch.manual_seed(0)
+    net = diffusion.UNet(channels=8, T=10, mults=(1, 2), attention=True, patch=2)
+    for p in net.out.parameters():
+        torch.nn.init.normal_(p, std=0.1)  # the zero-initialised last layer would hide every gradient
+    x = torch.randn(1, 1, 28, 28, requires_grad=True)
+    net(x, torch.tensor([3]))[0, 0, 0, 0].backward()
+    assert (x.grad[0, 0] != 0).float().mean() > 0.99, "the corner pixel's output must depend on all pixels"
+    y = torch.arange(784.0).reshape(1, 1, 28, 28)
+    assert torch.equal(torch.nn.functional.pixel_shuffle(torch.nn.functional.pixel_unshuffle(y, 2), 2), y)
+
+
+def test_digit_ddpm_at_28_samples_digits_and_refuses_bad_sizes():
+    d = diffusion.DigitDDPM(size=28, channels=8, T=10, mults=(1, 2), attention=True, patch=2)
+    s = d.sample(3, seed=0, steps=3, method="ancestral")
+    assert s.shape == (3, 1, 28, 28) and s.min() >= 0 and s.max() <= 1
+    assert torch.equal(s, d.sample(3, seed=0, steps=3, method="ancestral"))
+    x = diffusion.to_model_space(torch.rand(4, 1, 28, 28), 28)
+    assert x.shape == (4, 1, 28, 28) and float(d.loss(x).detach()) > 0
+    with pytest.raises(ValueError, match="size must be divisible by 4"):
+        diffusion.DigitDDPM(size=14, channels=8, mults=(1, 2, 2))
+    with pytest.raises(ValueError, match="size must be divisible by 4"):
+        diffusion.DigitDDPM(size=14, channels=8, patch=2)
+    with pytest.raises(ValueError, match="channels must be a multiple of 8"):
+        diffusion.DigitDDPM(channels=12)
+    with pytest.raises(ValueError, match="mults must"):
+        diffusion.DigitDDPM(mults=(1,))
+
+
+def test_fit_callback_sees_the_averaged_weights():
+    m = diffusion.ToyDDPM(T=10, hidden=8, n_hidden=1)
+    seen = []
+    diffusion.fit(
+        m, torch.randn(64, 2), steps=6, batch_size=16, ema=0.9, callback=lambda k, w: seen.append((k, w))
+    )
+    assert [k for k, _ in seen] == [1, 2, 3, 4, 5, 6]
+    assert seen[-1][1] is not m, "with an EMA the callback gets the averaged copy"
+    assert all(torch.equal(a, b) for a, b in zip(seen[-1][1].state_dict().values(), m.state_dict().values()))
