@@ -45,6 +45,24 @@ BUGS: dict[str, list[tuple[str, str, str, str]]] = {
             '"NLL: MADE vs PixelCNN"',
         ),
         (
+            "the PixelCNN's epoch check reads MADE's entry",
+            'check.close_to(budget["ar_pixelcnn"]["epochs_run"], budget["ar_pixelcnn"]["train"]["epochs"]',
+            'check.close_to(budget["ar_made"]["epochs_run"], budget["ar_made"]["train"]["epochs"]',
+            '"PixelCNN: epochs run vs epoch budget',
+        ),
+        (
+            "real training digits judged as the PixelCNN's samples",
+            "samples = {name: model.sample(N_JUDGED, seed=7) for name, model in models.items()}",
+            'samples = {name: model.sample(N_JUDGED, seed=7) for name, model in models.items()}\nsamples["PixelCNN"] = train_x[:N_JUDGED]',
+            '"judge FD: PixelCNN vs 9 × floor"',
+        ),
+        (
+            "the n = 200 ratio divided by the n = 100 floor",
+            "ratio_200 = verdict_200.fd / verdict_200.fd_floor",
+            'ratio_200 = verdict_200.fd / verdicts["PixelCNN"].fd_floor',
+            '"PixelCNN FD / floor: n = ',
+        ),
+        (
             "learner's output mask with ≥ (output d reads hidden units of degree d)",
             "def made_output_mask(hidden_degrees, D):",
             "def made_output_mask(hidden_degrees, D):\n    d = torch.arange(1, D + 1)\n    return (d[:, None] >= torch.as_tensor(hidden_degrees)[None, :]).float()\n\n\ndef _stub(hidden_degrees, D):",
