@@ -433,6 +433,8 @@ def causality_violations(model: PixelAutoregressive, n: int = 4, seed: int = 0) 
 
 def cosine_lr(lr: float, step: int, total: int) -> float:
     """The learning rate after ``step`` of ``total`` steps: ``lr`` falling along a cosine to ``lr``/20."""
+    lr, total = positive(lr, "lr"), positive_int(total, "total")
+    step = positive_int(step, "step", minimum=0)
     return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0))))
 
 
