@@ -81,10 +81,13 @@ def main() -> None:
         helpers.seed_everything(0)  # each network starts from the same seeded weights, alone or not
         model = cls(**kwargs)
         settings = dict(defaults) if args.epochs is None else dict(defaults, epochs=args.epochs)
+        cpu_start = time.process_time()
         history, seconds = fit(model, digits.train, digits.val, **settings, progress=False)
+        cpu_seconds = time.process_time() - cpu_start  # on one thread: the core's time, whatever the load
         best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
         print(
-            f"{name}: {len(history['epoch_loss'])} epochs (best {best + 1}) in {seconds:.0f} s; validation NLL "
+            f"{name}: {len(history['epoch_loss'])} epochs (best {best + 1}) in {seconds:.0f} s "
+            f"({cpu_seconds:.0f} s of CPU); validation NLL "
             + " ".join(f"{v:.1f}" for v in history["val_loss"]),
             flush=True,
         )
@@ -97,6 +100,7 @@ def main() -> None:
                 "best_epoch": best + 1,
                 "train": dict(settings, n_train=len(digits.train), n_val=len(digits.val)),
                 "threads": torch.get_num_threads(),
+                "cpu_seconds": round(cpu_seconds, 1),
             },
         )
     for name, (model, secs, extra) in fitted.items():

@@ -285,3 +285,18 @@ def test_masked_conv_and_receptive_field_bad_input():
         ar.receptive_field(ar.PixelCNN(shape=(4, 4), channels=2, layers=1), (4, 0))
     with pytest.raises(ValueError, match="max_shift"):
         ar.random_shift(torch.zeros(1, 1, 4, 4), -1)
+
+
+def test_cosine_schedule_and_fit_pixelcnn_with_it(monkeypatch):
+    assert ar.cosine_lr(2e-3, 0, 100) == pytest.approx(2e-3)
+    assert ar.cosine_lr(2e-3, 50, 100) == pytest.approx(2e-3 * (0.05 + 0.95 * 0.5))
+    assert ar.cosine_lr(2e-3, 100, 100) == pytest.approx(1e-4)
+    assert ar.cosine_lr(2e-3, 500, 100) == pytest.approx(1e-4)  # stays at the floor past the budget
+    rates = []
+    real = ar.cosine_lr
+    monkeypatch.setattr(ar, "cosine_lr", lambda lr, step, total: rates.append((step, total)) or real(lr, step, total))
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(40, 1, 6, 6, generator=g) < 0.3).float()
+    model = ar.PixelCNN(shape=(6, 6), channels=4, layers=1)
+    history, _ = ar.fit_pixelcnn(model, x, None, epochs=3, batch_size=10, lr=1e-2, patience=None, cosine=True, progress=False)
+    assert len(history["loss"]) == 12 and rates[-1] == (12, 12)  # one rate per step, over the whole budget

@@ -222,3 +222,80 @@ def test_fit_with_warmup_and_shifts_lowers_the_loss():
         V.fit(V.Autoencoder(latent=2, hidden=(8,)), x, epochs=1, warmup=1, progress=False)
     with pytest.raises(ValueError, match="dropout"):
         V.ConvVAE(dropout=-0.1)
+
+
+# --------------------------------------------------------------------------- the fitted code prior
+def test_code_prior_fits_a_mixture_to_the_encoder_means(data):
+    from helpers.estimators import GaussianMixture
+
+    model = small_vae(latent=3)
+    model.train()
+    prior = model.code_prior(data, n_components=4, seed=0)
+    assert isinstance(prior, GaussianMixture) and prior.means_.shape == (4, 3)
+    assert model.training  # the mode is restored
+    again = model.code_prior(data, n_components=4, seed=0)
+    assert (prior.means_ == again.means_).all()  # deterministic in seed
+    with torch.no_grad():
+        model.eval()
+        mu, _ = model.encode(data)
+    # the mixture's weighted mean is the mean of the codes it was fitted to
+    assert abs(prior.weights_ @ prior.means_ - mu.double().mean(0).numpy()).max() < 1e-5
+
+
+def test_sample_with_a_prior_is_deterministic_shuffled_and_checked(data):
+    model = small_vae(latent=3)
+    prior = model.code_prior(data, n_components=4, seed=0)
+    a = model.sample(50, seed=3, mean=True, prior=prior)
+    b = model.sample(50, seed=3, mean=True, prior=prior)
+    c = model.sample(50, seed=4, mean=True, prior=prior)
+    assert a.shape == (50, 1, 4, 4) and torch.equal(a, b) and not torch.equal(a, c)
+    draws = model.sample(50, seed=3, prior=prior)
+    assert set(draws.unique().tolist()) <= {0.0, 1.0}
+    # the codes come shuffled: the mixture's component labels are not grouped in order
+    g = torch.Generator().manual_seed(3)
+    z = model._prior_codes(prior, 200, g)
+    labels = prior.predict(z.double())
+    assert (labels[1:] != labels[:-1]).sum() > 20
+    # prior=None is the N(0, I) sampler, unchanged
+    assert torch.equal(model.sample(10, seed=1, mean=True), model.sample(10, seed=1, mean=True, prior=None))
+
+
+def test_code_prior_and_prior_bad_input(data):
+    from helpers.estimators import GaussianMixture
+
+    model = small_vae(latent=3)
+    with pytest.raises(ValueError, match="n_components"):
+        model.code_prior(data, n_components=0)
+    with pytest.raises(ValueError, match="n_components"):
+        model.code_prior(data[:5], n_components=10)
+    with pytest.raises(ValueError, match="seed"):
+        model.code_prior(data, seed=-1)
+    with pytest.raises(ValueError, match="x must hold only 0 and 1"):
+        model.code_prior(data * 0.5 + 0.25)
+    with pytest.raises(ValueError, match="prior"):  # not fitted
+        model.sample(5, seed=0, prior=GaussianMixture(2))
+    with pytest.raises(ValueError, match="prior"):  # no .sample at all
+        model.sample(5, seed=0, prior="mixture")
+    wrong = small_vae(latent=2).code_prior(data, n_components=2)
+    with pytest.raises(ValueError, match="latent size"):  # codes of another latent size
+        model.sample(5, seed=0, prior=wrong)
+    with pytest.raises(ValueError, match="prior"):
+        model.log_prob(data[:3], k=4, prior="mixture")
+
+
+def test_iwae_with_the_fitted_prior(data):
+    model = small_vae(latent=2)
+    prior = model.code_prior(data, n_components=3)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    lw_prior = model.log_weights(data[:10], 6, g(), prior=prior)
+    lw_std = model.log_weights(data[:10], 6, g())
+    # the same draws z: the log-weights differ exactly by log p_mix(z) − log N(z; 0, I)
+    torch.manual_seed(0)
+    eps = torch.randn(10, 6, 2, generator=g())
+    with torch.no_grad():
+        mu, logvar = model.encode(data[:10])
+    z = mu[:, None] + (0.5 * logvar).exp()[:, None] * eps
+    log_n = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    log_mix = torch.as_tensor(prior.score_samples(z.reshape(-1, 2).double())).reshape(10, 6).float()
+    check.close_to(lw_prior - lw_std, log_mix - log_n, "log-weight difference", atol=1e-4, quiet=True)
+    assert model.log_prob(data[:10], k=6, generator=g(), prior=prior).shape == (10,)

@@ -48,6 +48,7 @@ __all__ = [
     "MaskedConv2d",
     "PixelCNN",
     "fit_pixelcnn",
+    "cosine_lr",
     "random_shift",
     "receptive_field",
     "check_binary_images",
@@ -71,7 +72,7 @@ MADE_TRAIN = {"epochs": 60, "batch_size": 100, "lr": 2e-3, "weight_decay": 0.0, 
 #: The shipped PixelCNN: channels, 3×3 mask-B layers, dropout; its training (±1 px shifts, weight decay).
 PIXELCNN_KWARGS = {"shape": (28, 28), "channels": 32, "layers": 5, "dropout": 0.1}
 PIXELCNN_TRAIN = {
-    "epochs": 5, "batch_size": 50, "lr": 2e-3, "weight_decay": 1e-5, "patience": 3, "shift": 1,
+    "epochs": 40, "batch_size": 50, "lr": 2e-3, "weight_decay": 1e-5, "patience": 5, "shift": 1, "cosine": True,
 }  # fmt: skip
 #: Training digits held out (seeded) for early stopping in lessons 07 and 08.
 N_VAL = 400
@@ -430,20 +431,43 @@ def causality_violations(model: PixelAutoregressive, n: int = 4, seed: int = 0) 
     return int((dependence[upper] != 0).sum())
 
 
-def _fit_nll(model, loss_fn, train_x, val_x, epochs, batch_size, lr, weight_decay, patience, seed, progress):
+def cosine_lr(lr: float, step: int, total: int) -> float:
+    """The learning rate after ``step`` of ``total`` steps: ``lr`` falling along a cosine to ``lr``/20."""
+    lr, total = positive(lr, "lr"), positive_int(total, "total")
+    step = positive_int(step, "step", minimum=0)
+    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0))))
+
+
+def _fit_nll(
+    model, loss_fn, train_x, val_x, epochs, batch_size, lr, weight_decay, patience, seed, progress, cosine=False
+):
     """The one loop of fit_made and fit_pixelcnn: helpers.train.train on the mean NLL, early stopping
-    on ``val_x`` when given. Returns (history, seconds)."""
+    on ``val_x`` when given. ``cosine``: the learning rate falls from ``lr`` to ``lr``/20 along a
+    cosine over the whole step budget (epochs × batches per epoch). Returns (history, seconds)."""
     from ..train import train
+
+    epochs = positive_int(epochs, "epochs")
+    optimizer, callback = None, None
+    if cosine:
+        lr = positive(lr, "lr")
+        total = epochs * math.ceil(len(train_x) / positive_int(batch_size, "batch_size"))
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=float(weight_decay))
+
+        def callback(step, _loss):  # after optimiser step ``step``: the rate for the next one
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(lr, step, total)
 
     start = time.perf_counter()
     history = train(
         model,
         loss_fn,
         train_x,
-        epochs=positive_int(epochs, "epochs"),
+        epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         weight_decay=weight_decay,
+        optimizer=optimizer,
+        callback=callback,
         val_data=val_x,
         patience=patience if val_x is not None else None,
         device="cpu",
@@ -647,12 +671,14 @@ def fit_pixelcnn(
     weight_decay: float = 0.0,
     patience: int | None = 6,
     shift: int = 1,
+    cosine: bool = False,
     seed: int = 0,
     progress: bool = True,
 ):
     """Maximum likelihood for the PixelCNN: Adam on the mean NLL (nats per image) of training digits
     each moved by a random ±``shift`` pixels (0: no augmentation), early stopping on the unshifted
-    ``val_x`` (the best epoch's weights kept). Returns (history, seconds)."""
+    ``val_x`` (the best epoch's weights kept); ``cosine=True`` anneals the learning rate from ``lr``
+    to ``lr``/20 over the ``epochs`` budget. Returns (history, seconds)."""
     train_x = check_binary_images(train_x, model.shape, "train_x")
     if val_x is not None:
         val_x = check_binary_images(val_x, model.shape, "val_x")
@@ -664,4 +690,6 @@ def fit_pixelcnn(
             return -m.log_prob(x).mean()
         return -m.log_prob(random_shift(x, shift, g)).mean()
 
-    return _fit_nll(model, loss_fn, train_x, val_x, epochs, batch_size, lr, weight_decay, patience, seed, progress)
+    return _fit_nll(
+        model, loss_fn, train_x, val_x, epochs, batch_size, lr, weight_decay, patience, seed, progress, bool(cosine)
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -191,13 +192,16 @@ class VAE(RecordsArgs, _Coder):
 
     @torch.no_grad()
     def log_weights(
-        self, x, k: int, generator: torch.Generator | None = None, chunk: int = 20_000, q=None
+        self, x, k: int, generator: torch.Generator | None = None, chunk: int = 20_000, q=None, prior=None
     ) -> torch.Tensor:
         """log w_j = log p(x | z_j) + log p(z_j) − log q(z_j | x), z_j ~ q(z | x): (n, k).
 
         q: the encoder's q (default), or a pair (mu, logvar), each (n, latent), of any other
-        Gaussian proposal (e.g. ``optimise_q``'s)."""
+        Gaussian proposal (e.g. ``optimise_q``'s). prior: None for p(z) = N(0, I), or a fitted
+        density of codes with ``score_samples`` (``code_prior``'s mixture: the two-stage model)."""
         k = positive_int(k, "k")
+        if prior is not None and not callable(getattr(prior, "score_samples", None)):
+            raise ValueError(f"prior must be None or a fitted density with .score_samples(z); got {type(prior).__name__}.")
         xf = self._x(x)
         if q is not None:
             mu_all, logvar_all = (as_tensor(t, name, ndim=2).to(xf.device) for t, name in zip(q, ("q[0] (mu)", "q[1] (logvar)")))
@@ -214,17 +218,23 @@ class VAE(RecordsArgs, _Coder):
             eps = torch.randn(len(xb), k, self.latent, generator=generator).to(xb.device)
             z = mu[:, None] + std[:, None] * eps
             log_q = (-0.5 * eps.pow(2) - 0.5 * logvar[:, None] - 0.5 * math.log(2 * math.pi)).sum(-1)
-            log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+            if prior is None:
+                log_prior = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
+            else:
+                flat = z.reshape(-1, self.latent).double().cpu()
+                log_prior = torch.as_tensor(np.asarray(prior.score_samples(flat)), dtype=z.dtype)
+                log_prior = log_prior.reshape(z.shape[:-1]).to(z.device)
             log_lik = self.log_likelihood(xb[:, None], self.decoder(z))
             out.append(log_lik + log_prior - log_q)
         return torch.cat(out)
 
     @torch.no_grad()
-    def log_prob(self, x, k: int = 100, generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_prob(self, x, k: int = 100, generator: torch.Generator | None = None, prior=None) -> torch.Tensor:
         """Importance-weighted estimate of log p(x): log (1/k) Σ_j w_j, in nats per image: (n,).
 
-        A stochastic lower bound (its expectation is ≤ log p(x)); k = 1 is a one-sample ELBO."""
-        lw = self.log_weights(x, k, generator)
+        A stochastic lower bound (its expectation is ≤ log p(x)); k = 1 is a one-sample ELBO.
+        prior: as in ``log_weights`` (None: N(0, I))."""
+        lw = self.log_weights(x, k, generator, prior=prior)
         return torch.logsumexp(lw, 1) - math.log(lw.shape[1])
 
     @torch.no_grad()
@@ -234,11 +244,63 @@ class VAE(RecordsArgs, _Coder):
         return self.decode(mu).cpu()
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None, mean: bool = False) -> torch.Tensor:
+    def code_prior(self, x, n_components: int = 50, seed: int = 0):
+        """A Gaussian mixture (``helpers.estimators.GaussianMixture``, full covariances, EM seeded by
+        ``seed``) fitted to the encoder means μ(x) of the binarised images ``x`` (as ``elbo`` takes
+        them): an estimate of where the codes of real digits lie (the aggregate posterior), to
+        sample from instead of N(0, I) (``sample(..., prior=...)``; ex-post density estimation,
+        Ghosh et al. 2020). Returns the fitted mixture."""
+        from ..estimators import GaussianMixture
+
+        n_components = positive_int(n_components, "n_components")
+        seed = positive_int(seed, "seed", minimum=0)
+        xf = self._x(x)
+        if n_components > len(xf):
+            raise ValueError(f"n_components={n_components} exceeds the {len(xf)} images in x; use fewer components.")
+        was = self.training
+        self.eval()  # no dropout: the means the decoder was trained around
+        try:
+            mu = torch.cat([self.encoder(b).chunk(2, dim=-1)[0] for b in xf.split(1000)])
+        finally:
+            self.train(was)
+        return GaussianMixture(n_components=n_components, random_state=seed).fit(mu.double().cpu())
+
+    def _prior_codes(self, prior, n: int, g: torch.Generator) -> torch.Tensor:
+        """n codes drawn from ``prior`` (anything with ``sample(n, random_state=...)`` → (X, labels)),
+        in a random order (a mixture returns them grouped by component), deterministic in ``g``."""
+        if not callable(getattr(prior, "sample", None)):
+            raise ValueError(
+                f"prior must be None (z ~ N(0, I)) or a fitted density with .sample(n, random_state=...), "
+                f"e.g. vae.code_prior(x); got {type(prior).__name__}."
+            )
+        state = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
+        try:
+            drawn = prior.sample(n, random_state=state)
+        except (ValueError, AttributeError) as err:  # scikit-learn's NotFittedError is both
+            raise ValueError(f"prior could not be sampled (is it fitted?): {err}") from err
+        z = drawn[0] if isinstance(drawn, tuple) else drawn
+        z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
+        if z.ndim != 2 or tuple(z.shape) != (n, self.latent):
+            raise ValueError(
+                f"prior must draw codes of the VAE's latent size: {n} × {self.latent} expected, "
+                f"got {tuple(z.shape)}."
+            )
+        return z[torch.randperm(n, generator=g)]
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None, mean: bool = False, prior=None) -> torch.Tensor:
         """Draw z ~ N(0, I) and x ~ p(x | z): binary images (n, 1, H, W); ``mean=True`` returns the
-        pixel probabilities σ(f(z)) instead (the usual way VAE samples are shown)."""
+        pixel probabilities σ(f(z)) instead (the usual way VAE samples are shown).
+
+        prior: None keeps z ~ N(0, I); a fitted density of codes (``code_prior``'s mixture, or any
+        object whose ``sample(n, random_state=...)`` returns (codes, labels)) draws z from it, in a
+        shuffled order, deterministic in ``seed``."""
+        n = positive_int(n, "n")
         g = _generator(seed)
-        z = torch.randn(positive_int(n, "n"), self.latent, generator=g)
+        if prior is None:
+            z = torch.randn(n, self.latent, generator=g)
+        else:
+            z = self._prior_codes(prior, n, g)
         p = self.decode(z).cpu()
         return p if mean else torch.bernoulli(p, generator=g)
 
