@@ -11,11 +11,12 @@ section's checks catch, on the shipped checkpoint ``ddpm_digits``.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
+
+from tests.section_bugs import plant_in_section, section_snapshots
 
 os.environ["COURSE_FAST"] = "1"
 
@@ -99,70 +100,11 @@ BUGS: list[tuple[str, str, str, str]] = [
 ]
 
 
-def _cells() -> tuple[list[str], list[str]]:
-    """(the notebook's import and settings cells, the section's code cells), found by their text."""
-    nb = json.loads(NOTEBOOK.read_text())
-    cells = [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]]
-    start = next(i for i, (t, s) in enumerate(cells) if t == "markdown" and s.startswith(SECTION))
-    stop = next(i for i, (t, s) in enumerate(cells) if t == "markdown" and END in s)
-    prelude = [s for t, s in cells[:start] if t == "code" and ("import helpers" in s or "DEMO_STEPS =" in s)]
-    return prelude, [s for t, s in cells[start:stop] if t == "code"]
-
-
-def _find(cells: list[str], text: str, what: str) -> int:
-    hits = [i for i, c in enumerate(cells) if text in c]
-    assert hits, (
-        f"{what}: no code cell of section 5 contains {text!r} — update BUGS after editing the notebook"
-    )
-    return hits[0]
-
-
-def _run(source: str, ns: dict, label: str) -> None:
-    import matplotlib.pyplot as plt
-
-    try:
-        exec(compile(source, label, "exec"), ns)
-    finally:
-        plt.close("all")
-
-
 @pytest.fixture(scope="module")
 def snapshots():
-    prelude, cells = _cells()
-    starts = {_find(cells, old, what) for what, old, _, _ in BUGS}
-    last = max(_find(cells, check, what) for what, *_, check in BUGS)
-    ns: dict = {"__name__": "__main__"}
-    saved = {}
-    cwd = os.getcwd()
-    os.chdir(NOTEBOOK.parent)
-    try:
-        for i, cell in enumerate(prelude):
-            _run(cell, ns, f"prelude[{i}]")
-        for i, cell in enumerate(cells[: last + 1]):
-            if i in starts:
-                saved[i] = dict(ns)
-            _run(cell, ns, f"section 5 [{i}]")
-    finally:
-        os.chdir(cwd)
-    return cells, saved
+    return section_snapshots(NOTEBOOK, SECTION, END, BUGS)
 
 
 @pytest.mark.parametrize("what, old, new, check", BUGS, ids=[b[0] for b in BUGS])
 def test_section_check_catches_the_planted_bug(snapshots, what, old, new, check):
-    cells, saved = snapshots
-    start, stop = _find(cells, old, what), _find(cells, check, what)
-    assert start <= stop, f"{what}: the buggy cell must come before the check that catches it"
-    assert cells[start].count(old) == 1, f"{what}: {old!r} must occur once in its cell"
-    ns = dict(saved[start])
-    cwd = os.getcwd()
-    os.chdir(NOTEBOOK.parent)
-    try:
-        with pytest.raises(AssertionError):  # CheckFailed is an AssertionError
-            for i in range(start, stop + 1):
-                _run(
-                    cells[i].replace(old, new) if i == start else cells[i],
-                    ns,
-                    f"section 5 [{i}] with '{what}'",
-                )
-    finally:
-        os.chdir(cwd)
+    plant_in_section(NOTEBOOK, snapshots, what, old, new, check)
