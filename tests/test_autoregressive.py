@@ -83,6 +83,25 @@ def test_made_masks_shapes_and_rule():
     assert torch.equal(reach > 0, (reach > 0) & torch.tril(torch.ones(9, 9, dtype=torch.bool), -1))
 
 
+def test_made_masks_with_two_outputs_per_input_wire_each_block_alike():
+    masks = ar.made_masks(6, (10,), seed=1, outputs=2)
+    assert tuple(masks[-1].shape) == (12, 10)
+    torch.testing.assert_close(masks[-1][:6], masks[-1][6:])
+    reach = masks[1] @ masks[0]
+    strictly_lower = torch.tril(torch.ones(6, 6, dtype=torch.bool), -1)
+    for block in reach.split(6):
+        assert torch.equal(block > 0, (block > 0) & strictly_lower)
+
+
+def test_the_flows_made_is_wired_by_made_masks():
+    from helpers.models import flows
+
+    made = flows.MADE(5, hidden=16, n_hidden=2, seed=3)
+    linear = [m for m in made.net if isinstance(m, ar.MaskedLinear)]
+    for layer, mask in zip(linear, ar.made_masks(5, (16, 16), seed=3, outputs=2)):
+        torch.testing.assert_close(layer.mask, mask)
+
+
 def test_made_masks_are_rebuilt_not_stored():
     model = ar.MADE(shape=(3, 3), hidden=(8,), seed=4)
     assert not any("mask" in k for k in model.state_dict()), "masks come from the seed, not the checkpoint"

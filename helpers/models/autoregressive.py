@@ -373,20 +373,24 @@ class MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
-def made_masks(D: int, hidden: tuple[int, ...], seed: int = 0) -> list[torch.Tensor]:
+def made_masks(D: int, hidden: tuple[int, ...], seed: int = 0, outputs: int = 1) -> list[torch.Tensor]:
     """MADE's masks for inputs of degree 1 … D (the raster order) and hidden layers of sizes ``hidden``.
 
     Each hidden unit gets a degree m ∈ {1, …, D−1} (random, seeded): it may see inputs of degree
     ≤ m. Hidden→hidden: M[k, j] = m_k ≥ m_j; input→hidden: M[k, d] = m_k ≥ d; hidden→output:
-    M[d, k] = d > m_k (strict, so output d sees only inputs < d). Returns one (out, in) mask per layer.
+    M[d, k] = d > m_k (strict, so output d sees only inputs < d). ``outputs`` > 1 stacks that many
+    blocks of D outputs (e.g. a shift and a log-scale per input, as a MAF layer needs), each wired as
+    the first. Returns one (out, in) mask per layer. Lesson 07's pixel MADE and lesson 11's MAF/IAF
+    layers (``flows.MADE``) are both wired by this function.
     """
+    outputs = positive_int(outputs, "outputs")
     g = torch.Generator().manual_seed(seed)
     degrees = [torch.arange(1, D + 1)]
     for h in hidden:
         low = int(degrees[-1].min()) if len(degrees) > 1 else 1
         degrees.append(torch.randint(low, max(D, low + 1), (h,), generator=g))
     masks = [(d_out[:, None] >= d_in[None, :]).float() for d_in, d_out in zip(degrees[:-1], degrees[1:])]
-    masks.append((degrees[0][:, None] > degrees[-1][None, :]).float())
+    masks.append((degrees[0].repeat(outputs)[:, None] > degrees[-1][None, :]).float())
     return masks
 
 

@@ -271,35 +271,25 @@ class ConvCoupling(nn.Module):
         return (z - t) * torch.exp(-s), -s.flatten(1).sum(1)
 
 
-class MaskedLinear(nn.Linear):
-    """A linear layer whose weight is multiplied by a fixed 0/1 mask (MADE's causal wiring)."""
-
-    def __init__(self, n_in, n_out, mask):
-        super().__init__(n_in, n_out)
-        self.register_buffer("mask", mask.to(self.weight.dtype))
-
-    def forward(self, x):
-        return F.linear(x, self.weight * self.mask, self.bias)
-
-
 class MADE(nn.Module):
-    """Masked autoencoder for distribution estimation (lesson 07's autoregressive network):
-    outputs (mu, alpha), each (N, D), where output i depends only on inputs 0..i−1."""
+    """Masked autoencoder for distribution estimation, as a MAF/IAF layer needs it: outputs
+    (mu, alpha), each (N, D), where output i depends only on inputs 0..i−1. The wiring is lesson 07's
+    (``autoregressive.made_masks`` and ``autoregressive.MaskedLinear``, with two outputs per input);
+    SiLU between layers, and a zero last layer so each flow layer starts as the identity."""
 
-    def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2):
+    def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2, seed: int = 0):
         super().__init__()
-        self.dim = dim
-        degrees_in = torch.arange(dim)
-        layers, prev = [], degrees_in
-        for _ in range(n_hidden):
-            deg = torch.arange(hidden) % max(dim - 1, 1)  # hidden unit k sees inputs ≤ deg_k
-            layers += [MaskedLinear(len(prev), hidden, (deg[:, None] >= prev[None, :])), nn.SiLU()]
-            prev = deg
-        out_deg = torch.arange(dim).repeat(2)  # output i (for mu and alpha) sees inputs < i
-        last = MaskedLinear(len(prev), 2 * dim, (out_deg[:, None] > prev[None, :]))
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-        self.net = nn.Sequential(*layers, last)
+        from .autoregressive import MaskedLinear, made_masks
+
+        self.dim = positive_int(dim, "dim", minimum=2)
+        hidden, n_hidden = positive_int(hidden, "hidden"), positive_int(n_hidden, "n_hidden")
+        sizes = [dim, *[hidden] * n_hidden, 2 * dim]
+        masks = made_masks(dim, (hidden,) * n_hidden, seed=seed, outputs=2)
+        linear = [MaskedLinear(a, b, m) for a, b, m in zip(sizes[:-1], sizes[1:], masks)]
+        nn.init.zeros_(linear[-1].weight)
+        nn.init.zeros_(linear[-1].bias)
+        layers = [m for layer in linear[:-1] for m in (layer, nn.SiLU())]
+        self.net = nn.Sequential(*layers, linear[-1])
 
     def forward(self, x):
         mu, alpha = self.net(x).chunk(2, dim=-1)
