@@ -7,6 +7,7 @@ hash differs, and always loads with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -33,6 +34,8 @@ __all__ = [
     "load_or_train",
     "manifest_fields",
     "sha256",
+    "script_parser",
+    "parse_script_args",
 ]
 
 CHECKPOINTS = ASSETS / "checkpoints"
@@ -430,3 +433,45 @@ def load_or_train(
         print(f"saved checkpoint {saved} and its sha256 in the manifest")
     model.eval()
     return model, result
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line every training script in scripts/ shares
+
+_NONE = object()
+
+
+def _count(text: str) -> int:
+    """argparse type for --steps / --epochs: a whole number ≥ 1, or a message saying what to pass."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def script_parser(doc: str, *, steps=_NONE, epochs=_NONE, dry_run: bool = True) -> argparse.ArgumentParser:
+    """The argument parser a training script starts from: its module docstring as ``--help``,
+    ``--dry-run`` (train and report, save nothing), and ``--steps`` / ``--epochs`` when given a default
+    (``None``: the recipe's own budget), each checked to be a whole number ≥ 1. The script adds its
+    own arguments and calls ``parse_script_args``."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in (("steps", steps), ("epochs", epochs)):
+        if default is not _NONE:
+            what = "the recipe's" if default is None else str(default)
+            parser.add_argument(f"--{name}", type=_count, default=default, help=f"{name} to train (default: {what})")
+    if dry_run:
+        parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
+    return parser
+
+
+def parse_script_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse a training script's arguments, then print the banner (mode, device, threads,
+    versions) so every log says what it ran on."""
+    from .config import banner
+
+    args = parser.parse_args(argv)
+    banner()
+    return args

@@ -14,7 +14,6 @@ on 3,600 of them with early stopping on the other 400 (``binarised_digits``). Ea
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
@@ -28,21 +27,16 @@ SCRIPT = "scripts/train_autoregressive.py"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = helpers.train.script_parser(__doc__, epochs=None)
     parser.add_argument(
         "which", nargs="*", help="any of " + ", ".join(ar.CHECKPOINTS) + " (default: all)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override the epochs of MADE and the PixelCNN")
-    parser.add_argument("--dry-run", action="store_true", help="fit and report, save nothing")
-    args = parser.parse_args()
+    args = helpers.train.parse_script_args(parser)
     unknown = sorted(set(args.which) - set(ar.CHECKPOINTS))
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {list(ar.CHECKPOINTS)}")
     wanted = set(args.which or ar.CHECKPOINTS)
     helpers.seed_everything(0)
-    helpers.banner()
     digits = ar.binarised_digits()
     data = {
         "source": digits.source,

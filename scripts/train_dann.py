@@ -16,25 +16,18 @@ plain (source) and shifted (target).
 
 from __future__ import annotations
 
-import argparse
-
 import helpers
 from helpers.models import dann, save_pretrained
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=dann.DANN_RECIPE["steps"])
-    parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
+    parser = helpers.train.script_parser(__doc__, steps=dann.DANN_RECIPE["steps"])
     parser.add_argument("--only", choices=("source_only_digits", "dann_digits"), help="train just this one")
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=list(dann.SEEDS),
         help="training seeds (seed 0 ships as dann_digits, seed s > 0 as dann_digits_seed<s>)",
     )  # fmt: skip
-    args = parser.parse_args()
-    helpers.banner()
+    args = helpers.train.parse_script_args(parser)
     d = dann.dann_domains()
     for seed in args.seeds:
         for base, adversarial in (("source_only_digits", False), ("dann_digits", True)):

@@ -16,7 +16,6 @@ distances at those steps go into the manifest (``fd_by_step``).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import helpers
@@ -25,16 +24,11 @@ from helpers.models import gan, save_pretrained
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=gan.DIGITS["steps"])
+    parser = helpers.train.script_parser(__doc__, steps=gan.DIGITS["steps"])
     parser.add_argument(
         "--eval-every", type=int, default=1000, help="judge the samples every N steps (0: never)"
     )
-    parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
-    args = parser.parse_args()
-    helpers.banner()
+    args = helpers.train.parse_script_args(parser)
     fd_by_step = {}
     clock = {"wall": time.perf_counter(), "cpu": time.process_time(), "eval_wall": 0.0, "eval_cpu": 0.0}
 

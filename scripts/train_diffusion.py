@@ -14,7 +14,6 @@ notebook loads exactly what this trains (``helpers.models.pretrained(name)``).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
@@ -168,9 +167,7 @@ def _chunks(values, size):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = helpers.train.script_parser(__doc__, steps=None)
     parser.add_argument(
         "which",
         nargs="*",
@@ -178,14 +175,11 @@ def main() -> None:
         choices=["all", "toy", "digits", *diffusion.TOYS],
         help="what to train: all, toy (the four 2-D models), digits, or 2-D toys by name",
     )
-    parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
     parser.add_argument("--seconds", type=float, default=None, help="a time limit for the 2-D recipe (none by default: it is budgeted in steps)")
-    parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
     parser.add_argument(
         "--judge", type=int, default=1000, help="digit samples judged after training (0: none)"
     )
-    args = parser.parse_args()
-    helpers.banner()
+    args = helpers.train.parse_script_args(parser)
     for toy in diffusion.TOYS:
         if {"all", "toy", toy} & set(args.which):
             train_toy(toy, args.steps or diffusion.TOY_STEPS, args.dry_run, args.seconds)

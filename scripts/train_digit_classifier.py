@@ -11,8 +11,6 @@ test split is printed and written to the manifest with the data, steps, seconds 
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 import helpers
@@ -21,14 +19,9 @@ from helpers.models.classifier import CHECKPOINT, TRAIN_STEPS, DigitClassifier, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=TRAIN_STEPS)
+    parser = helpers.train.script_parser(__doc__, steps=TRAIN_STEPS)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
-    args = parser.parse_args()
-    helpers.banner()
+    args = helpers.train.parse_script_args(parser)
     helpers.seed_everything(args.seed)
     train, test = helpers.data.load_mnist("train"), helpers.data.load_mnist("test")
     model = DigitClassifier()

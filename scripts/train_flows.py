@@ -15,8 +15,6 @@ loads exactly what this trains (``helpers.models.pretrained(name)``).
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 import helpers
@@ -199,9 +197,7 @@ def train_digits(steps: int, dry_run: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = helpers.train.script_parser(__doc__, steps=None)
     parser.add_argument(
         "which", nargs="?", default="all", choices=["all", "toys", "reverse", "budget", "digits"]
     )
@@ -219,10 +215,7 @@ def main() -> None:
         help="which 2-D flows to train (default: all three)",
     )
     parser.add_argument("--toy", nargs="*", default=list(flows.TOYS), choices=list(flows.TOYS))
-    parser.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
-    parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
-    args = parser.parse_args()
-    helpers.banner()
+    args = helpers.train.parse_script_args(parser)
     if args.which in ("all", "toys"):
         train_toy_flows(args.steps, args.dry_run, args.family, args.toy)
     if args.which in ("all", "reverse"):

@@ -14,24 +14,17 @@ generator, the discriminator or critic, and the training record (snapshots, loss
 
 from __future__ import annotations
 
-import argparse
-
 import helpers
 from helpers.metrics import mode_coverage
 from helpers.models import gan, save_pretrained
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = helpers.train.script_parser(__doc__, steps=gan.RING["steps"])
     parser.add_argument("--loss", choices=list(gan.LOSSES), action="append")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(gan.RING["seeds"]))
-    parser.add_argument("--steps", type=int, default=gan.RING["steps"])
     parser.add_argument("--lr", type=float, default=gan.RING["lr"], help="both players' learning rate")
-    parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
-    args = parser.parse_args()
-    helpers.banner()
+    args = helpers.train.parse_script_args(parser)
     ring, _ = gan.ring_data()
     for loss in args.loss or ["gan", "wgan-clip", "wgan-gp"]:
         for seed in args.seeds:

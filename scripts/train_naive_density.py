@@ -8,7 +8,6 @@ so the notebook's held-out (test) digits were never seen.
 
 from __future__ import annotations
 
-import argparse
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -29,13 +28,12 @@ def train_one(j, state, images, labels, noise_mean, noise_std, kw):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=500, help="optimiser steps per class")
+    parser = helpers.train.script_parser(__doc__, steps=500, dry_run=False)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="classes trained in parallel processes")
-    args = parser.parse_args()
+    args = helpers.train.parse_script_args(parser)
 
     helpers.seed_everything(args.seed)
     train = helpers.data.load_mnist("train")

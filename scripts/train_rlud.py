@@ -14,8 +14,6 @@ The data and architecture come from ``helpers.models.rlud`` so the notebook eval
 
 from __future__ import annotations
 
-import argparse
-
 import helpers
 from helpers.models import rlud, save_pretrained
 
@@ -72,16 +70,11 @@ def fit(name: str, steps: int = STEPS, batch_size: int = BATCH, lr: float = LR, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = helpers.train.script_parser(__doc__, steps=STEPS)
     parser.add_argument("which", nargs="?", default="all", choices=["all", "mnist", "photo"])
-    parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--batch-size", type=int, default=BATCH)
     parser.add_argument("--lr", type=float, default=LR)
-    parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
-    args = parser.parse_args()
-    helpers.banner()
+    args = helpers.train.parse_script_args(parser)
     names = ["rlud_mnist", "rlud_photo"] if args.which == "all" else [f"rlud_{args.which}"]
     for name in names:
         model, history, seconds = fit(name, args.steps, args.batch_size, args.lr, progress=False)

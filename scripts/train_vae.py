@@ -14,8 +14,6 @@ VAE (``ConvVAE``), trained with a KL warm-up and ±1-pixel shifts (``V.CONV_TRAI
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 import helpers
@@ -27,19 +25,14 @@ SCRIPT = "scripts/train_vae.py"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = helpers.train.script_parser(__doc__, epochs=None)
     parser.add_argument(
         "which", nargs="*", help="any of " + ", ".join(V.CHECKPOINTS) + " (default: all three)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override the epochs of every model")
-    parser.add_argument("--dry-run", action="store_true", help="train and report, save nothing")
-    args = parser.parse_args()
+    args = helpers.train.parse_script_args(parser)
     unknown = sorted(set(args.which) - set(V.CHECKPOINTS))
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {list(V.CHECKPOINTS)}")
-    helpers.banner()
     digits = ar.binarised_digits()
     data = {
         "source": digits.source,
