@@ -75,9 +75,10 @@ RING = {
     "seeds": (0, 1, 2),
 }
 #: The recipe of the shipped DCGAN: a wider net than the first one (width 32 → 48, z 32 → 64),
-#: 4× the steps, an EMA of G's weights (the generator that samples) and one-sided label smoothing.
+#: 9,000 steps (about 20 minutes of one core; the judge's FD was 11.8 at 4,000 and still falling: 8.2
+#: at 9,000), an EMA of G's weights (the generator that samples) and one-sided label smoothing.
 DIGITS = {
-    "steps": 4000,
+    "steps": 9000,
     "lr": 2e-4,
     "betas": (0.5, 0.999),
     "batch_size": 64,
