@@ -923,10 +923,12 @@ TOY_N_TRAIN, TOY_N_TEST = 10_000, 5_000
 TOY_STEPS = {"8gaussians": 4000, "two_moons": 4000, "checkerboard": 8000, "pinwheel": 12_000}
 TOY_BATCH, TOY_LR, TOY_EMA, TOY_WEIGHT_DECAY = 512, 2e-3, 0.999, 1e-4
 #: What more buys on the checkerboard (``scripts/train_flows.py budget``): checkpoint → (training points,
-#: steps) — twice the shipped steps on the same 10,000 points, and 4,000 steps on 100,000 fresh points.
+#: steps) — twice the shipped steps on the same 10,000 points, 4,000 steps on 100,000 fresh points, and
+#: 16,000 steps on those 100,000 (more data and more steps together: ~20 minutes of one core).
 BUDGET_RUNS = {
     "flow_checkerboard_16000steps": (TOY_N_TRAIN, 2 * TOY_STEPS["checkerboard"]),
     "flow_checkerboard_100k": (100_000, 4000),
+    "flow_checkerboard_100k_16000steps": (100_000, 2 * TOY_STEPS["checkerboard"]),
 }
 REVERSE_CHECKPOINT, REVERSE_STEPS = "flow_8gaussians_reverse_kl", 2000
 #: The digit flow's recipe, budgeted in steps (~6 minutes on one core); DIGIT_SECONDS is only a
