@@ -59,8 +59,11 @@ def train_toy(
     entropy = dist.entropy(n=20_000)
     se = float(nll.std()) / len(nll) ** 0.5
     own = train_x[: len(test_x)]
-    train_ode_kl = float((dist.log_prob(own).double() - model.log_prob(own).double()).mean())
-    test_ode_kl = float((dist.log_prob(test_x).double() + nll.double()).mean())
+
+    def ode_kl(x, log_q):  # paired: the true density's NLL subtracted on the same points
+        return float((dist.log_prob(x).double() - log_q.double()).mean())
+
+    train_ode_kl, test_ode_kl = ode_kl(own, model.log_prob(own)), ode_kl(test_x, -nll)
     print(
         f"{name}: {steps} steps in {seconds:.0f} s; held-out -ELBO "
         f"{-float(elbo.mean()):.3f}, ODE NLL {float(nll.mean()):.3f} ± {se:.3f} ({ode_seconds:.0f} s), "

@@ -32,6 +32,7 @@ from .._validate import as_images, as_samples, positive, positive_int
 from .._validate import seed_generator as _generator
 from ..train import train_steps
 from . import RecordsArgs
+from .autoregressive import MaskedLinear, made_masks
 
 __all__ = [
     "AffineCoupling",
@@ -279,8 +280,6 @@ class MADE(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 64, n_hidden: int = 2, seed: int = 0):
         super().__init__()
-        from .autoregressive import MaskedLinear, made_masks
-
         self.dim = positive_int(dim, "dim", minimum=2)
         hidden, n_hidden = positive_int(hidden, "hidden"), positive_int(n_hidden, "n_hidden")
         sizes = [dim, *[hidden] * n_hidden, 2 * dim]
@@ -924,7 +923,7 @@ TOY_STEPS = {"8gaussians": 4000, "two_moons": 4000, "checkerboard": 8000, "pinwh
 TOY_BATCH, TOY_LR, TOY_EMA, TOY_WEIGHT_DECAY = 512, 2e-3, 0.999, 1e-4
 #: What more buys on the checkerboard (``scripts/train_flows.py budget``): checkpoint → (training points,
 #: steps) — twice the shipped steps on the same 10,000 points, 4,000 steps on 100,000 fresh points, and
-#: 16,000 steps on those 100,000 (more data and more steps together: ~20 minutes of one core).
+#: 16,000 steps on those 100,000 (more data and more steps together: ~7 minutes of one core).
 BUDGET_RUNS = {
     "flow_checkerboard_16000steps": (TOY_N_TRAIN, 2 * TOY_STEPS["checkerboard"]),
     "flow_checkerboard_100k": (100_000, 4000),
