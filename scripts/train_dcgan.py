@@ -1,6 +1,6 @@
 """Train the small DCGAN of lesson 09 on the digits and ship it as a checkpoint ``dcgan_digits``.
 
-Usage (from the repository root; about 20 minutes of one CPU core, 9,000 steps):
+Usage (from the repository root; about 19 minutes of one CPU core on the build machine, 16,000 steps):
 
     COURSE_THREADS=1 python scripts/train_dcgan.py
     python scripts/train_dcgan.py --steps 30 --dry-run   # a smoke test that saves nothing

@@ -448,6 +448,29 @@ def test_train_digits_rejects_unknown_recipe_entries():
         gan.train_digits(steps=1, widht=8)
 
 
+def test_diff_augment_shifts_each_image_by_at_most_shift_and_passes_gradients():
+    x = torch.zeros(200, 1, 28, 28)
+    x[:, 0, 14, 14] = 1.0  # one lit pixel in the middle of each image
+    x.requires_grad_(True)
+    y = gan.diff_augment(x, torch.Generator().manual_seed(0), shift=2)
+    assert y.shape == x.shape
+    assert torch.allclose(y.sum((1, 2, 3)), torch.ones(200))  # moved, not lost or copied
+    where = y.detach()[:, 0].flatten(1).argmax(1)
+    dy, dx = where // 28 - 14, where % 28 - 14
+    assert dy.abs().max() == 2 and dx.abs().max() == 2  # every shift up to 2 is drawn...
+    assert len({(int(a), int(b)) for a, b in zip(dy, dx)}) == 25  # ...all 5 × 5 of them
+    y.sum().backward()
+    # each input pixel lands on at most one output pixel: gradient 1 where it stays in the frame (all
+    # of the interior), 0 where the shift pushed it out
+    assert torch.all(x.grad[:, :, 2:26, 2:26] == 1) and set(x.grad.unique().tolist()) == {0.0, 1.0}
+    edge = torch.zeros(100, 1, 28, 28)
+    edge[:, 0, :, 0] = 1.0  # the left column: a shift to the left pushes it out, 0s come in
+    shifted = gan.diff_augment(edge, torch.Generator().manual_seed(1), shift=2)
+    assert shifted.sum((1, 2, 3)).min() == 0 and shifted.min() == 0
+    with pytest.raises(ValueError, match="shift"):
+        gan.diff_augment(x, shift=0)
+
+
 def test_dann_lives_in_its_own_module_and_the_shelf_finds_it():
     from helpers.models import entry
 

@@ -74,11 +74,13 @@ RING = {
     "gp_weight": 1.0,
     "seeds": (0, 1, 2),
 }
-#: The recipe of the shipped DCGAN: a wider net than the first one (width 32 → 48, z 32 → 64),
-#: 9,000 steps (about 20 minutes of one core; the judge's FD was 11.8 at 4,000 and still falling: 8.2
-#: at 9,000), an EMA of G's weights (the generator that samples) and one-sided label smoothing.
+#: The recipe of the shipped DCGAN: a wider net than the first one (width 32 → 48, z 32 → 64), an EMA of
+#: G's weights (the generator that samples), one-sided label smoothing and DiffAugment's shift of up to 2
+#: pixels (``diff_augment``: at 3,000 steps FD 12.6 with it against 14.7 without, 15.4 with an 8×8 cutout
+#: on top; level with the run without it by 9,000 steps, 8.2 both). 16,000 steps (19 minutes of one core
+#: on the course's build machine): the judge's FD falls at every 1,000 steps, 8.2 at 9,000 → 6.2 at 16,000.
 DIGITS = {
-    "steps": 9000,
+    "steps": 16000,
     "lr": 2e-4,
     "betas": (0.5, 0.999),
     "batch_size": 64,
@@ -86,6 +88,7 @@ DIGITS = {
     "z_dim": 64,
     "ema": 0.999,
     "real_label": 0.9,
+    "augment_shift": 2,
 }
 
 
@@ -510,6 +513,23 @@ def _as_loss(value, name: str) -> torch.Tensor:
     return value.reshape(())
 
 
+def diff_augment(x: torch.Tensor, generator: torch.Generator | None = None, shift: int = 2) -> torch.Tensor:
+    """DiffAugment's translation (Zhao et al. 2020) for images (n, c, h, w): each image moved by a
+    random whole-pixel shift of up to ``shift`` in each direction, the uncovered border filled with
+    0 (the digits' background). Differentiable in x, so the generator learns through it. The
+    discriminator sees only shifted images, real *and* fake, in both players' steps, so it cannot
+    simply memorise the 4,000 training digits, and what it learns about shifted digits still applies
+    to the generator's unshifted ones."""
+    n, c, h, w = x.shape
+    shift = positive_int(shift, "shift")
+    dy = torch.randint(-shift, shift + 1, (n, 1, 1), generator=generator).to(x.device)
+    dx = torch.randint(-shift, shift + 1, (n, 1, 1), generator=generator).to(x.device)
+    iy = torch.arange(h, device=x.device)[None, :, None] + dy + shift
+    ix = torch.arange(w, device=x.device)[None, None, :] + dx + shift
+    padded = F.pad(x, (shift, shift, shift, shift))
+    return padded[torch.arange(n, device=x.device)[:, None, None], :, iy, ix].permute(0, 3, 1, 2)
+
+
 def train_adversarial(
     model: RingGAN | DCGAN,
     sample_data: Callable[[int, torch.Generator], torch.Tensor],
@@ -534,6 +554,7 @@ def train_adversarial(
     penalty: Callable | None = None,
     d_loss_fn: Callable | None = None,
     g_loss_fn: Callable | None = None,
+    augment: Callable | None = None,
     progress: bool = False,
 ) -> dict:
     """Train ``model.G`` against ``model.D`` for ``steps`` generator steps; returns a history dict.
@@ -657,6 +678,8 @@ def train_adversarial(
             real = sample_data(batch_size, g).to(dev)
             with torch.no_grad():
                 fake = G(z(batch_size))
+            if augment is not None:
+                real, fake = augment(real, g), augment(fake, g)
             d_real, d_fake = D(real), D(fake)
             if d_loss_fn is not None:
                 d_loss = _as_loss(d_loss_fn(d_real, d_fake), "d_loss_fn")
@@ -671,7 +694,8 @@ def train_adversarial(
             opt_d.step()
             if loss == "wgan-clip":
                 clip_weights(D, clip)
-        fake_logits = D(G(z(batch_size)))
+        fake = G(z(batch_size))
+        fake_logits = D(fake if augment is None else augment(fake, g))
         g_loss = (
             generator_loss(fake_logits, loss)
             if g_loss_fn is None
@@ -791,6 +815,7 @@ def train_digits(steps: int | None = None, seed: int = 0, progress: bool = False
         betas=tuple(r["betas"]),
         batch_size=r["batch_size"],
         real_label=r["real_label"],
+        augment=(lambda x, gen: diff_augment(x, gen, r["augment_shift"])) if r["augment_shift"] else None,
         n_quality=200,
         quality=lambda fake, real: float(judge.predict_proba(fake.clamp(0, 1)).max(1).values.mean()),
         seed=seed,
