@@ -329,10 +329,16 @@ def load_checkpoint(name: str, directory: str | os.PathLike | None = None, map_l
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
+#: Manifest fields about *other* runs (complete shorter runs of the same recipe, measured once and read
+#: by the lessons): a retrain replaces the entry but keeps these, unless ``info`` brings its own.
+CARRIED_FIELDS = ("comparison_runs",)
+
+
 def save_checkpoint(
     name: str, state_dict: dict, directory: str | os.PathLike | None = None, info: dict | None = None
 ) -> Path:
-    """Save ``state_dict`` (tensors moved to CPU) and record its sha256 (and ``info``) in the manifest."""
+    """Save ``state_dict`` (tensors moved to CPU) and record its sha256 (and ``info``) in the manifest;
+    the old entry's ``CARRIED_FIELDS`` survive the new one."""
     path = checkpoint_path(name, directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not isinstance(state_dict, dict):
@@ -353,7 +359,8 @@ def save_checkpoint(
         except ImportError:  # pragma: no cover - Windows: no advisory locks, one training at a time
             pass
         entries = _manifest(manifest)
-        entries[name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **(info or {})}
+        carried = {k: v for k, v in entries.get(name, {}).items() if k in CARRIED_FIELDS}
+        entries[name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **carried, **(info or {})}
         manifest.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
     return path
 

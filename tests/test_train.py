@@ -83,6 +83,17 @@ def test_checkpoint_roundtrip_and_tamper_detection(tmp_path):
         train.load_checkpoint("../etc/passwd", tmp_path)
 
 
+def test_a_retrain_keeps_the_comparison_runs_and_replaces_the_rest(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    runs = [{"steps": 100, "fd": 9.0}]
+    train.save_checkpoint("tiny", model.state_dict(), tmp_path, info={"steps": 200, "comparison_runs": runs, "fd": 5.0})
+    train.save_checkpoint("tiny", model.state_dict(), tmp_path, info={"steps": 300})
+    entry = json.loads((tmp_path / "manifest.json").read_text())["tiny"]
+    assert entry["steps"] == 300 and "fd" not in entry and entry["comparison_runs"] == runs
+    train.save_checkpoint("tiny", model.state_dict(), tmp_path, info={"comparison_runs": []})
+    assert json.loads((tmp_path / "manifest.json").read_text())["tiny"]["comparison_runs"] == []
+
+
 def test_load_or_train(tmp_path):
     calls = []
 

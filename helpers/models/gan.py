@@ -76,9 +76,10 @@ RING = {
 }
 #: The recipe of the shipped DCGAN: a wider net than the first one (width 32 → 48, z 32 → 64), an EMA of
 #: G's weights (the generator that samples), one-sided label smoothing and DiffAugment's shift of up to 2
-#: pixels (``diff_augment``: at 3,000 steps FD 12.6 with it against 14.7 without, 15.4 with an 8×8 cutout
-#: on top; level with the run without it by 9,000 steps, 8.2 both). 16,000 steps (19 minutes of one core
-#: on the course's build machine): the judge's FD falls at every 1,000 steps, 8.2 at 9,000 → 6.2 at 16,000.
+#: pixels (``diff_augment``: at 3,000 steps FD 13.2 with it against 14.7 without, the manifest's
+#: ``comparison_runs``; level by 9,000 steps, 8.2 both; an 8×8 cutout on top was worse in a trial, 15.4 at
+#: 3,000). 16,000 steps (19 minutes of one core on the course's build machine): the judge's FD falls at every
+#: 1,000 steps, 8.2 at 9,000 → 6.2 at 16,000.
 DIGITS = {
     "steps": 16000,
     "lr": 2e-4,
@@ -578,7 +579,9 @@ def train_adversarial(
     the learner's own); ``interpolates`` still draws the points x̂. For ``"gan"`` and ``"minimax"``,
     ``d_loss_fn(real_logits, fake_logits)`` replaces ``discriminator_loss`` in D's step and
     ``g_loss_fn(fake_logits)`` replaces ``generator_loss`` in G's (lesson 09's exercise trains with the
-    learner's own); the record still scores D with ``discriminator_loss``.
+    learner's own); the record still scores D with ``discriminator_loss``. ``augment(x, generator)``
+    (e.g. ``diff_augment``) is applied to every real and generated batch D sees, in both players'
+    steps; it must be differentiable, since G's gradient passes through it.
     """
     steps = positive_int(steps, "steps")
     loss = one_of(loss or model.loss, "loss", LOSSES)
