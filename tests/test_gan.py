@@ -546,3 +546,42 @@ def test_train_ring_passes_head_start_and_callback():
     )
     assert [s for s, _ in seen] == [1, 2] and all(m is model for _, m in seen)
     assert len(h["g_loss"]) == 2
+
+
+def test_rejection_sample_with_the_exact_ratio_draws_the_data_distribution():
+    # p_g = N(0, 2²), p_data = N(0, 1): the ratio is bounded (largest at 0), so γ = 0 is exact
+    # rejection sampling; a γ from a quantile of F is looser (γ < 0) or stricter (γ > 0).
+    g = torch.Generator().manual_seed(0)
+    p_data, p_g = torch.distributions.Normal(0.0, 1.0), torch.distributions.Normal(0.0, 2.0)
+
+    def draw(m):
+        return 2.0 * torch.randn(m, 1, generator=g)
+
+    def log_ratio(x):
+        return (p_data.log_prob(x) - p_g.log_prob(x))[:, 0]
+
+    exact, rate = gan.rejection_sample(draw, log_ratio, 20_000, quantile=None, generator=g)
+    assert exact.shape == (20_000, 1)
+    assert abs(float(exact.std()) - 1.0) < 0.03 and abs(float(exact.mean())) < 0.03
+    assert abs(rate - 0.5) < 0.03  # the acceptance of exact rejection sampling is 1/M = σ_data/σ_g
+    loose, loose_rate = gan.rejection_sample(draw, log_ratio, 20_000, quantile=0.2, generator=g)
+    assert 1.05 < float(loose.std()) < 1.95 and loose_rate > rate  # γ < 0 here: between p_data and p_g
+    strict, strict_rate = gan.rejection_sample(draw, log_ratio, 5_000, quantile=0.8, generator=g)
+    assert float(strict.std()) < 0.95 and strict_rate < rate  # γ > 0: narrower than the data
+    flipped, _ = gan.rejection_sample(draw, lambda x: -log_ratio(x), 5_000, quantile=0.5, generator=g)
+    assert float(flipped.std()) > 2.0  # keeping what D finds fake moves away from the data
+    with pytest.raises(ValueError, match="quantile"):
+        gan.rejection_sample(draw, log_ratio, 10, quantile=1.0)
+    with pytest.raises(RuntimeError, match="max_draws"):
+        gan.rejection_sample(draw, log_ratio, 10_000, quantile=None, burn_in=100, max_draws=1_000, generator=g)
+
+
+def test_dcgan_sample_rejection_is_seeded_and_validated():
+    model = gan.DCGAN(z_dim=8, width=4, ema=0.9)
+    a, rate_a = model.sample_rejection(20, seed=3, quantile=0.5, real_label=0.9, burn_in=50)
+    b, rate_b = model.sample_rejection(20, seed=3, quantile=0.5, real_label=0.9, burn_in=50)
+    assert a.shape == (20, 1, 28, 28) and 0 < rate_a <= 1
+    assert torch.equal(a, b) and rate_a == rate_b
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    with pytest.raises(ValueError, match="real_label"):
+        model.sample_rejection(5, seed=0, real_label=0.4)

@@ -25,6 +25,18 @@ os.environ["COURSE_FAST"] = "1"
 BUGS: dict[str, list[tuple[str, str, str, str]]] = {
     "09_gan": [
         (
+            "rejection sampling keeps the draws D finds fake (the log-ratio's sign flipped)",
+            'S, Q, DRS_SEEDS = gan.DIGITS["real_label"], 0.8, [0, 1, 2]',
+            'S, Q, DRS_SEEDS = gan.DIGITS["real_label"], 0.8, [0, 1, 2]\n_ratio = dcgan.log_ratio\ndcgan.log_ratio = lambda x, s=1.0: -_ratio(x, s)',
+            'check.greater(0.9 * plain_fd["mean"], drs_fd_col["mean"]',
+        ),
+        (
+            "the exact rule's bound M taken as the median log-ratio, not the largest",
+            "exact_rate = float((r_pool - r_pool.max()).exp().mean())",
+            "exact_rate = float((r_pool - r_pool.median()).exp().mean())",
+            'check.greater(0.9 * plain_fd["mean"], drs_fd_col["mean"]',
+        ),
+        (
             "−V at the optimum taken as log 4 − JSD (the factor 2 dropped)",
             "check.close_to(minus_v_fresh, np.log(4) - 2 * jsd,",
             "check.close_to(minus_v_fresh, np.log(4) - jsd,",

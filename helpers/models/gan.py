@@ -54,6 +54,7 @@ __all__ = [
     "penalty_at",
     "clip_weights",
     "optimal_discriminator",
+    "rejection_sample",
     "train_adversarial",
     "fit_critic",
     "fit_discriminator",
@@ -405,6 +406,87 @@ class DCGAN(RecordsArgs, _Recorded):
         ``averaged`` (the default), else from the last G."""
         G = self.G_ema if (averaged and self.G_ema is not None) else self.G
         return G.sample(n, seed)
+
+    @torch.no_grad()
+    def log_ratio(self, x: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+        """D's estimate of log p_data(x)/p_g(x), shape (n,): log D − log(s − D) with D = σ(ℓ(x)) and
+        s = ``real_label``, the label D was trained to give real digits (the optimal D under
+        one-sided label smoothing is s·p_data/(p_data + p_g); with s = 1 this is the logit ℓ)."""
+        s = float(real_label)
+        if not 0.5 < s <= 1:
+            raise ValueError(f"real_label must be in (0.5, 1] (the real label D was trained with), got {real_label!r}.")
+        was = self.D.training
+        self.D.eval()
+        try:
+            d = torch.sigmoid(self.D(x).double())
+        finally:
+            self.D.train(was)
+        return (torch.log(d) - torch.log((s - d).clamp_min(1e-12 * s))).float()
+
+    def sample_rejection(
+        self, n: int, seed: int | None = None, quantile: float | None = 0.8, real_label: float = 1.0, burn_in: int = 5000
+    ) -> tuple[torch.Tensor, float]:
+        """n digits kept by discriminator rejection sampling (``rejection_sample``) from ``sample``'s
+        generator with D's ``log_ratio``. Returns (digits, acceptance rate)."""
+        self.log_ratio(torch.zeros(1, 1, 28, 28, device=_device(self)), real_label)  # validates real_label
+        gen = _generator(seed)
+
+        def draw(m):  # each batch from its own seed, drawn from gen: the same seed gives the same digits
+            return self.sample(m, seed=int(torch.randint(0, 2**62, (), generator=gen)) if gen is not None else None)
+
+        return rejection_sample(
+            draw, lambda x: self.log_ratio(x, real_label), n, quantile=quantile, burn_in=burn_in, generator=gen
+        )
+
+
+@torch.no_grad()
+def rejection_sample(
+    draw: Callable[[int], torch.Tensor],
+    log_ratio: Callable[[torch.Tensor], torch.Tensor],
+    n: int,
+    *,
+    quantile: float | None = 0.8,
+    burn_in: int = 5000,
+    batch_size: int = 2000,
+    max_draws: int = 1_000_000,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, float]:
+    """Discriminator rejection sampling (Azadi et al. 2019). ``draw(m)`` gives m samples of the
+    generator's p_g, ``log_ratio(x)`` the discriminator's estimate of log p_data(x)/p_g(x) (the
+    optimal D = p_data/(p_data + p_g) of section 1 makes it the logit). With r = log_ratio and M its
+    largest value on ``burn_in`` draws, a sample is kept with probability σ(F − γ), where
+    F = r − M − log(1 − e^{r − M − 10⁻⁶}), so σ(F) = e^{r − M}: with γ = 0 (``quantile=None``) this
+    is plain rejection sampling, exact for p_data when the ratio is exact and bounded by e^M.
+    ``quantile`` q sets γ to the q-quantile of F on the burn-in draws: a γ below 0 keeps more than
+    the exact rule (which keeps almost nothing when M is set by one outlier), a γ above 0 keeps
+    only what D is surest of, narrower than the data. Returns (n kept samples, acceptance rate)."""
+    n, burn_in, batch_size = positive_int(n, "n"), positive_int(burn_in, "burn_in"), positive_int(batch_size, "batch_size")
+    if quantile is not None and not 0 <= quantile < 1:
+        raise ValueError(f"quantile must be in [0, 1) or None (plain rejection sampling), got {quantile!r}.")
+
+    def f_of(r, m):
+        a = (r.double() - m).clamp(max=0.0)
+        return a - torch.log(-torch.expm1(a - 1e-6))
+
+    first = draw(burn_in)
+    r_first = log_ratio(first).double()
+    m = float(r_first.max())
+    gamma = 0.0 if quantile is None else float(torch.quantile(f_of(r_first, m), quantile))
+    kept, n_kept, drawn, pending, r_pending = [], 0, 0, first, r_first
+    while True:
+        keep = torch.rand(len(pending), generator=generator, dtype=torch.float64) < torch.sigmoid(f_of(r_pending, m) - gamma)
+        kept.append(pending[keep])
+        n_kept += int(keep.sum())
+        drawn += len(pending)
+        if n_kept >= n:
+            break
+        if drawn >= max_draws:
+            raise RuntimeError(
+                f"rejection sampling kept {n_kept} of {drawn} draws, short of n = {n}: lower quantile or n, or raise max_draws."
+            )
+        pending = draw(batch_size)
+        r_pending = log_ratio(pending).double()
+    return torch.cat(kept)[:n], n_kept / drawn
 
 
 # ---------------------------------------------------------------------------------------------
