@@ -38,7 +38,7 @@ from benchmarks.estimators import table, write_markdown  # noqa: E402
 from helpers import metrics  # noqa: E402
 from helpers.data import binarize, dequantize, load_mnist  # noqa: E402
 from helpers.estimators import GaussianMixture, KernelDensity  # noqa: E402
-from helpers.models import available, diffusion, entry, flows, pretrained  # noqa: E402
+from helpers.models import available, diffusion, entry, flows, gan, pretrained  # noqa: E402
 
 
 def mean_se(values: torch.Tensor) -> tuple[float, float]:
@@ -117,7 +117,7 @@ def score_toy(toy: str, shelf: dict, quick: bool):
     for name, (n_train, steps) in flows.BUDGET_RUNS.items():
         if name.startswith(f"flow_{toy}_") and name in shelf:
             add(f"spline flow, {n_train:,} points, {steps:,} steps (budget run)", pretrained(name).log_prob, name)
-    for name, (run_toy, n_train, kwargs, steps) in diffusion.BUDGET_RUNS.items():
+    for name, (run_toy, n_train, _, steps) in diffusion.BUDGET_RUNS.items():
         if run_toy == toy and name in shelf:
             big = pretrained(name)
             args = big.init_args
@@ -264,6 +264,7 @@ def digit_tables(quick: bool) -> str:
         ("vae_mnist", "VAE, decoder means (08)", {"mean": True}),
         ("vae_mnist", "VAE, decoder means, mixture prior on its codes (08)", {"mean": True, "prior": "codes"}),
         ("dcgan_digits", "DCGAN (09)", {}),
+        ("dcgan_digits", "DCGAN, rejection by its D, q = 0.8 (09)", {"rejection": 0.8}),
         ("flow_digits", "digit flow, T = 1 (11)", {}),
         ("flow_digits", "digit flow, T = 0.7 (11)", {"temperature": 0.7}),
         ("ddpm_digits", "DDPM 28×28, ancestral 100 steps (12)", {}),
@@ -278,11 +279,11 @@ def digit_tables(quick: bool) -> str:
         torch.manual_seed(0)
         start = time.perf_counter()
         with torch.no_grad():
-            x = (
-                torch.cat([model.sample(min(250, n - i), seed=i, **kw) for i in range(0, n, 250)])
-                .float()
-                .clamp(0, 1)
-            )
+            if "rejection" in kw:  # lesson 09's discriminator rejection sampling
+                x = model.sample_rejection(n, seed=0, quantile=kw["rejection"], real_label=gan.DIGITS["real_label"])[0]
+            else:
+                x = torch.cat([model.sample(min(250, n - i), seed=i, **kw) for i in range(0, n, 250)])
+            x = x.float().clamp(0, 1)
         speed = n / (time.perf_counter() - start)
         score = metrics.digit_quality(x)
         ref = binarize(train.images) if score.binarized else train.images
