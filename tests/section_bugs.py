@@ -67,3 +67,19 @@ def plant_in_section(notebook: Path, snapshots, what: str, old: str, new: str, c
                 _run(cells[i].replace(old, new) if i == start else cells[i], ns, f"[{i}] with '{what}'")
     finally:
         os.chdir(cwd)
+
+
+def section_tests(notebook: Path, section: str, end: str, bugs):
+    """The fixture and the test every section's planted-bug module runs: ``snapshots`` (one clean run
+    of the section, module-scoped) and one parametrized case per bug (what, old, new, check). In the
+    module: ``snapshots, test_section_check_catches_the_planted_bug = section_tests(...)``."""
+
+    @pytest.fixture(scope="module", name="snapshots")
+    def snapshots_fixture():
+        return section_snapshots(notebook, section, end, bugs)
+
+    @pytest.mark.parametrize("what, old, new, check", bugs, ids=[b[0] for b in bugs])
+    def test_section_check_catches_the_planted_bug(snapshots, what, old, new, check):
+        plant_in_section(notebook, snapshots, what, old, new, check)
+
+    return snapshots_fixture, test_section_check_catches_the_planted_bug

@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
-from tests.section_bugs import plant_in_section, section_snapshots
+from tests.section_bugs import section_tests
 
 os.environ["COURSE_FAST"] = "1"
 
@@ -38,12 +36,4 @@ BUGS = [
     ),
 ]
 
-
-@pytest.fixture(scope="module")
-def snapshots():
-    return section_snapshots(NOTEBOOK, SECTION, END, BUGS)
-
-
-@pytest.mark.parametrize("what, old, new, check", BUGS, ids=[b[0] for b in BUGS])
-def test_section_check_catches_the_planted_bug(snapshots, what, old, new, check):
-    plant_in_section(NOTEBOOK, snapshots, what, old, new, check)
+snapshots, test_section_check_catches_the_planted_bug = section_tests(NOTEBOOK, SECTION, END, BUGS)
