@@ -3,10 +3,10 @@
 Usage (from the repository root):
 
     COURSE_THREADS=2 python scripts/train_diffusion.py             # both
-    COURSE_THREADS=1 python scripts/train_diffusion.py toy         # the four 2-D models (12,000 steps, ~1.2 min each + scoring)
+    COURSE_THREADS=1 python scripts/train_diffusion.py toy         # the four 2-D models (24,000 steps, ~2.5 min each + scoring)
     COURSE_THREADS=1 python scripts/train_diffusion.py two_moons   # one of them: ddpm_two_moons
     COURSE_THREADS=2 python scripts/train_diffusion.py digits      # DDPM on 28×28 digits (24,000 steps: ~17 min on 2 cores + 3 to judge)
-    COURSE_THREADS=1 python scripts/train_diffusion.py budget      # beside them: six octaves (the old recipe); with 100,000 points, wider, longer
+    COURSE_THREADS=1 python scripts/train_diffusion.py budget      # beside them: half the steps; six octaves (the old recipe); with 100,000 points
     python scripts/train_diffusion.py digits --steps 20 --dry-run  # a smoke test that saves nothing
 
 The models, recipes and the training function come from ``helpers.models.diffusion``, so the
@@ -197,7 +197,7 @@ def main() -> None:
         default=["all"],
         choices=["all", "toy", "digits", "budget", *diffusion.TOYS, *diffusion.BUDGET_RUNS],
         help="what to train: all, toy (the four 2-D models), digits, 2-D toys by name, or budget "
-        "(diffusion.BUDGET_RUNS: the six-octave recipe on the four toys and with ten times the data on two, or one of them by name; not part of all)",
+        "(diffusion.BUDGET_RUNS: half the steps and the six-octave recipe on the four toys, six octaves with ten times the data on two, or one of them by name; not part of all)",
     )
     parser.add_argument("--seconds", type=float, default=None, help="a time limit for the 2-D recipe (none by default: it is budgeted in steps)")
     parser.add_argument(

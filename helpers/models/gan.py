@@ -412,9 +412,7 @@ class DCGAN(RecordsArgs, _Recorded):
         """D's estimate of log p_data(x)/p_g(x), shape (n,): log D − log(s − D) with D = σ(ℓ(x)) and
         s = ``real_label``, the label D was trained to give real digits (the optimal D under
         one-sided label smoothing is s·p_data/(p_data + p_g); with s = 1 this is the logit ℓ)."""
-        s = float(real_label)
-        if not 0.5 < s <= 1:
-            raise ValueError(f"real_label must be in (0.5, 1] (the real label D was trained with), got {real_label!r}.")
+        s = _real_label(real_label)
         was = self.D.training
         self.D.eval()
         try:
@@ -428,7 +426,7 @@ class DCGAN(RecordsArgs, _Recorded):
     ) -> tuple[torch.Tensor, float]:
         """n digits kept by discriminator rejection sampling (``rejection_sample``) from ``sample``'s
         generator with D's ``log_ratio``. Returns (digits, acceptance rate)."""
-        self.log_ratio(torch.zeros(1, 1, 28, 28, device=_device(self)), real_label)  # validates real_label
+        _real_label(real_label)
         gen = _generator(seed)
 
         def draw(m):  # each batch from its own seed, drawn from gen: the same seed gives the same digits
@@ -437,6 +435,13 @@ class DCGAN(RecordsArgs, _Recorded):
         return rejection_sample(
             draw, lambda x: self.log_ratio(x, real_label), n, quantile=quantile, burn_in=burn_in, generator=gen
         )
+
+
+def _real_label(real_label) -> float:
+    s = float(real_label)
+    if not 0.5 < s <= 1:
+        raise ValueError(f"real_label must be in (0.5, 1] (the real label D was trained with), got {real_label!r}.")
+    return s
 
 
 @torch.no_grad()
